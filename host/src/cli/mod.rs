@@ -1,0 +1,76 @@
+//! The `weft` command line: argument parsing, one module per subcommand, and
+//! the one place that prints errors and picks the exit code.
+//!
+//! Exit codes: 0 success, 1 the skill or workflow failed, 2 usage errors,
+//! spec errors and components that cannot be loaded.
+
+mod args;
+mod skill;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Runs untrusted WebAssembly skills in a sandbox and composes them into
+/// workflows that always finish.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect and run skill components.
+    #[command(subcommand)]
+    Skill(skill::SkillCommand),
+}
+
+/// An error that ends the process with a chosen exit code. Anything else
+/// that reaches `main` is a usage error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Exit {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl Exit {
+    /// The skill or workflow ran and failed; its report is already printed.
+    pub(crate) const FAILED: u8 = 1;
+    /// Bad usage, a bad spec, or a component that cannot be loaded.
+    pub(crate) const USAGE: u8 = 2;
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::USAGE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Skill(cmd) => skill::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if let Some(exit) = err.downcast_ref::<Exit>() {
+                if !exit.message.is_empty() {
+                    eprintln!("error: {}", exit.message);
+                }
+                return ExitCode::from(exit.code);
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(Exit::USAGE)
+        }
+    }
+}

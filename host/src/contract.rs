@@ -1,0 +1,166 @@
+//! Data contracts: JSON Schemas checked before and after every run.
+//!
+//! A [`Contract`] is a compiled JSON Schema. Checking a value names the JSON
+//! pointer of every offending value, so a mismatch is never a silent pass and
+//! never a guess.
+
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+
+/// A compiled JSON Schema.
+#[derive(Clone)]
+pub struct Contract {
+    schema: Arc<Value>,
+    validator: Arc<jsonschema::Validator>,
+}
+
+impl fmt::Debug for Contract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Contract").field("schema", &self.schema).finish()
+    }
+}
+
+/// A schema that could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid JSON Schema: {0}")]
+pub struct SchemaError(pub String);
+
+/// One value that broke a contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON pointer of the offending value (`""` is the whole document).
+    pub pointer: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        write!(f, "at {at}: {}", self.message)
+    }
+}
+
+/// Every violation found (at most [`Violations::SHOWN`] are kept).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Violations(pub Vec<Violation>);
+
+impl Violations {
+    /// How many violations a message lists.
+    pub const SHOWN: usize = 5;
+}
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Contract {
+    /// Compiles `schema`. `true`, `{}` and an empty object accept anything.
+    pub fn new(schema: Value) -> Result<Contract, SchemaError> {
+        let validator = jsonschema::validator_for(&schema).map_err(|e| SchemaError(e.to_string()))?;
+        Ok(Contract { schema: Arc::new(schema), validator: Arc::new(validator) })
+    }
+
+    /// Compiles a schema given as JSON text; empty text means "anything".
+    pub fn from_text(text: &str) -> Result<Contract, SchemaError> {
+        if text.trim().is_empty() {
+            return Contract::new(Value::Bool(true));
+        }
+        let schema: Value = serde_json::from_str(text).map_err(|e| SchemaError(format!("not JSON: {e}")))?;
+        Contract::new(schema)
+    }
+
+    /// A contract that accepts any value.
+    pub fn any() -> Contract {
+        Contract::new(Value::Bool(true)).expect("`true` is a valid schema")
+    }
+
+    /// The schema this contract checks.
+    pub fn schema(&self) -> &Value {
+        &self.schema
+    }
+
+    /// Whether the schema accepts everything (`true` or `{}`).
+    pub fn accepts_anything(&self) -> bool {
+        match &*self.schema {
+            Value::Bool(b) => *b,
+            Value::Object(o) => o.keys().all(|k| k.starts_with('$') || k == "title" || k == "description"),
+            _ => false,
+        }
+    }
+
+    /// Checks `value`, naming the JSON pointer of each offending value.
+    pub fn check(&self, value: &Value) -> Result<(), Violations> {
+        let mut found: Vec<Violation> = self
+            .validator
+            .iter_errors(value)
+            .take(Violations::SHOWN)
+            .map(|e| Violation { pointer: e.instance_path().to_string(), message: e.to_string() })
+            .collect();
+        if found.is_empty() {
+            Ok(())
+        } else {
+            found.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+            Err(Violations(found))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn counted() -> Contract {
+        Contract::new(json!({
+            "type": "object",
+            "properties": {"count": {"type": "integer"}, "items": {"type": "array", "items": {"type": "string"}}},
+            "required": ["count"]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_matching_value_passes() {
+        counted().check(&json!({"count": 3, "items": ["a"]})).unwrap();
+    }
+
+    #[test]
+    fn a_mismatch_names_the_pointer_of_the_offending_value() {
+        let err = counted().check(&json!({"count": 3, "items": ["a", 7]})).unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].pointer, "/items/1");
+        assert!(err.to_string().starts_with("at /items/1: 7 is not of type"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_field_is_reported_at_its_parent() {
+        let err = counted().check(&json!({})).unwrap_err();
+        assert!(err.to_string().contains("\"count\" is a required property"), "{err}");
+    }
+
+    #[test]
+    fn empty_schemas_accept_anything() {
+        for s in ["", "{}", "true"] {
+            let c = Contract::from_text(s).unwrap();
+            assert!(c.accepts_anything());
+            c.check(&json!([1, "x", null])).unwrap();
+        }
+        assert!(!counted().accepts_anything());
+    }
+
+    #[test]
+    fn broken_schemas_are_refused() {
+        assert!(Contract::from_text("{not json").unwrap_err().0.contains("not JSON"));
+        assert!(Contract::new(json!({"type": 12})).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Dependency graphs of steps: cycle detection that names the cycle, a
+//! deterministic topological order, and which steps are ready to run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Steps and what each depends on. Names are kept sorted, so every answer is
+/// deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graph {
+    deps: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A dependency cycle, as the path that closes it (`a → b → a`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dependency cycle: {}", .0.join(" → "))]
+pub struct Cycle(pub Vec<String>);
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Graph::default()
+    }
+
+    /// Adds a node with its dependencies (added as nodes too if missing).
+    pub fn add(&mut self, node: impl Into<String>, deps: impl IntoIterator<Item = String>) {
+        let deps: BTreeSet<String> = deps.into_iter().collect();
+        for d in &deps {
+            self.deps.entry(d.clone()).or_default();
+        }
+        self.deps.entry(node.into()).or_default().extend(deps);
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.deps.keys().map(String::as_str)
+    }
+
+    /// What `node` depends on.
+    pub fn deps_of(&self, node: &str) -> impl Iterator<Item = &str> {
+        self.deps.get(node).into_iter().flatten().map(String::as_str)
+    }
+
+    /// Nodes that depend on `node`, directly.
+    pub fn dependents_of<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.deps.iter().filter(move |(_, d)| d.contains(node)).map(|(n, _)| n.as_str())
+    }
+
+    /// A topological order (dependencies first, ties by name), or the first cycle found.
+    pub fn order(&self) -> Result<Vec<String>, Cycle> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Visiting,
+            Done,
+        }
+        fn visit<'a>(
+            g: &'a Graph,
+            n: &'a str,
+            marks: &mut BTreeMap<&'a str, Mark>,
+            path: &mut Vec<&'a str>,
+            out: &mut Vec<String>,
+        ) -> Result<(), Cycle> {
+            match marks.get(n) {
+                Some(Mark::Done) => return Ok(()),
+                Some(Mark::Visiting) => {
+                    let start = path.iter().position(|p| *p == n).unwrap_or(0);
+                    let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+                    cycle.push(n.to_string());
+                    return Err(Cycle(cycle));
+                }
+                None => {}
+            }
+            marks.insert(n, Mark::Visiting);
+            path.push(n);
+            for d in g.deps_of(n) {
+                visit(g, d, marks, path, out)?;
+            }
+            path.pop();
+            marks.insert(n, Mark::Done);
+            out.push(n.to_string());
+            Ok(())
+        }
+        let mut marks = BTreeMap::new();
+        let mut out = Vec::with_capacity(self.deps.len());
+        for n in self.nodes() {
+            visit(self, n, &mut marks, &mut Vec::new(), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Nodes not yet started whose dependencies have all finished.
+    pub fn ready<'a>(&'a self, started: &BTreeSet<String>, finished: &BTreeSet<String>) -> Vec<&'a str> {
+        self.deps
+            .iter()
+            .filter(|(n, deps)| !started.contains(*n) && deps.iter().all(|d| finished.contains(d)))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diamond() -> Graph {
+        let mut g = Graph::new();
+        g.add("top", []);
+        g.add("left", ["top".to_string()]);
+        g.add("right", ["top".to_string()]);
+        g.add("bottom", ["left".to_string(), "right".to_string()]);
+        g
+    }
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn orders_dependencies_first_and_ties_by_name() {
+        assert_eq!(diamond().order().unwrap(), ["top", "left", "right", "bottom"]);
+    }
+
+    #[test]
+    fn ready_steps_are_those_whose_dependencies_finished() {
+        let g = diamond();
+        assert_eq!(g.ready(&set(&[]), &set(&[])), ["top"]);
+        assert_eq!(g.ready(&set(&["top"]), &set(&["top"])), ["left", "right"], "both middles at once");
+        assert!(g.ready(&set(&["top", "left", "right"]), &set(&["top", "left"])).is_empty());
+        assert_eq!(g.ready(&set(&["top", "left", "right"]), &set(&["top", "left", "right"])), ["bottom"]);
+    }
+
+    #[test]
+    fn a_cycle_is_named_as_a_path() {
+        let mut g = Graph::new();
+        g.add("a", ["b".to_string()]);
+        g.add("b", ["c".to_string()]);
+        g.add("c", ["a".to_string()]);
+        g.add("d", []);
+        let err = g.order().unwrap_err();
+        assert_eq!(err.to_string(), "dependency cycle: a → b → c → a");
+    }
+
+    #[test]
+    fn a_self_dependency_is_a_cycle() {
+        let mut g = Graph::new();
+        g.add("loop", ["loop".to_string()]);
+        assert_eq!(g.order().unwrap_err().0, ["loop", "loop"]);
+    }
+
+    #[test]
+    fn dependents_are_found() {
+        let g = diamond();
+        assert_eq!(g.dependents_of("top").collect::<Vec<_>>(), ["left", "right"]);
+    }
+}

@@ -1,0 +1,14 @@
+//! weft runs untrusted WebAssembly skills in a sandbox with hard limits and
+//! composes them into workflows that always finish.
+//!
+//! - [`domain`]: outcomes, limits, grants: plain data, no wasmtime.
+//! - [`contract`]: JSON Schema data contracts.
+//! - [`sandbox`]: loading and running skill components.
+//! - [`cli`]: the `weft` command line.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod contract;
+pub mod domain;
+pub mod engine;
+pub mod sandbox;

@@ -1,0 +1,170 @@
+//! The hostile gallery: every guest that tries to hurt the host ends in the
+//! right outcome kind, within its timeout plus a margin, and leaves the host
+//! able to run the next skill.
+
+use crate::support::{MARGIN, host_is_unharmed, load, run_timed, with_limits};
+use serde_json::{Value, json};
+use std::time::Duration;
+use weft::domain::{Limits, OutcomeKind, Size};
+
+fn short(timeout_ms: u64) -> Limits {
+    Limits { timeout: Duration::from_millis(timeout_ms), ..Limits::default() }
+}
+
+async fn ends_as(fixture: &str, input: &str, limits: Limits, kind: OutcomeKind) -> weft::domain::Failure {
+    let skill = load(fixture).await;
+    let timeout = limits.timeout;
+    let (report, took) = run_timed(&skill, input, &with_limits(limits)).await;
+    let failure = report.result.expect_err("a hostile run does not succeed");
+    assert_eq!(failure.kind, kind, "{fixture}: {failure}");
+    assert!(took < timeout + MARGIN, "{fixture} took {took:?}, past its timeout {timeout:?} plus margin");
+    host_is_unharmed().await;
+    failure
+}
+
+#[tokio::test]
+async fn busy_loop_ends_as_timeout() {
+    let f = ends_as("busy-loop", "null", short(300), OutcomeKind::Timeout).await;
+    assert!(f.message.contains("deadline of 300ms"), "{f}");
+}
+
+#[tokio::test]
+async fn busy_loop_with_fuel_ends_as_out_of_fuel() {
+    let limits = Limits { fuel: Some(5_000_000), ..short(20_000) };
+    ends_as("busy-loop", "null", limits, OutcomeKind::OutOfFuel).await;
+}
+
+#[tokio::test]
+async fn sleep_forever_in_a_host_call_ends_as_timeout() {
+    ends_as("sleep-forever", "null", short(300), OutcomeKind::Timeout).await;
+}
+
+#[tokio::test]
+async fn memory_bomb_ends_as_memory_limit() {
+    let limits = Limits { max_memory: 32 * Size::MIB, ..short(20_000) };
+    let f = ends_as("memory-bomb", "null", limits, OutcomeKind::MemoryLimit).await;
+    assert!(f.message.contains("over its cap of 32MiB"), "{f}");
+}
+
+#[tokio::test]
+async fn deep_recursion_ends_as_stack_overflow() {
+    ends_as("deep-recursion", "null", short(20_000), OutcomeKind::StackOverflow).await;
+}
+
+#[tokio::test]
+async fn panic_ends_as_trap_with_the_panic_message() {
+    let f = ends_as("panic", "null", short(20_000), OutcomeKind::Trap).await;
+    assert!(f.message.contains("hostile panic: the guest gave up"), "the trap carries the stderr tail: {f}");
+}
+
+#[tokio::test]
+async fn huge_output_ends_as_output_limit() {
+    let f = ends_as("huge-output", "null", short(20_000), OutcomeKind::OutputLimit).await;
+    assert!(f.message.contains("over the limit of 16MiB"), "{f}");
+}
+
+#[tokio::test]
+async fn exit_ends_as_trap_naming_the_status() {
+    let f = ends_as("exits", "null", short(20_000), OutcomeKind::Trap).await;
+    // WASI 0.2 `exit` carries only success or failure, so status 3 arrives as 1.
+    assert!(f.message.contains("exited with status 1"), "{f}");
+}
+
+#[tokio::test]
+async fn output_that_is_not_json_is_a_contract_violation() {
+    let f = ends_as("not-json", "null", short(20_000), OutcomeKind::ContractViolation).await;
+    assert!(f.message.contains("not JSON"), "{f}");
+}
+
+#[tokio::test]
+async fn output_that_breaks_its_schema_is_a_contract_violation_at_its_pointer() {
+    let f = ends_as("breaks-schema", "null", short(20_000), OutcomeKind::ContractViolation).await;
+    assert!(f.message.contains("at /count:"), "the message names the JSON pointer: {f}");
+}
+
+#[tokio::test]
+async fn guest_errors_keep_their_kind() {
+    for (kind, expected) in [
+        ("transient", OutcomeKind::Transient),
+        ("permanent", OutcomeKind::Permanent),
+        ("invalid-input", OutcomeKind::InvalidInput),
+    ] {
+        let input = json!({"kind": kind, "message": format!("told to fail as {kind}")}).to_string();
+        let f = ends_as("guest-error", &input, short(20_000), expected).await;
+        assert_eq!(f.message, format!("told to fail as {kind}"));
+    }
+}
+
+#[tokio::test]
+async fn stdout_flood_is_truncated_at_its_cap_and_the_run_still_succeeds() {
+    let skill = load("stdout-flood").await;
+    let limits = Limits { max_stdout: 64 * Size::KIB, max_stderr: 32 * Size::KIB, ..short(20_000) };
+    let (report, _) = run_timed(&skill, "null", &with_limits(limits)).await;
+    assert_eq!(report.result.expect("the flood itself is not an error"), json!({"written": 16_777_216}));
+    assert_eq!(report.stdout.text.len(), 64 * 1024);
+    assert_eq!(report.stdout.dropped_bytes, 8 * 1024 * 1024 - 64 * 1024);
+    assert_eq!(report.stderr.text.len(), 32 * 1024);
+    assert!(report.stdout.truncated() && report.stderr.truncated());
+    host_is_unharmed().await;
+}
+
+#[tokio::test]
+async fn host_log_flood_is_capped_and_counted() {
+    let skill = load("log-flood").await;
+    let limits = Limits { max_log: 64 * Size::KIB, ..short(20_000) };
+    let (report, _) = run_timed(&skill, "null", &with_limits(limits)).await;
+    assert_eq!(report.result.expect("logging too much is not an error"), json!({"logged": 100_000}));
+    let kept: usize = report.logs.iter().map(|l| l.message.len() + 1).sum();
+    assert!(kept <= 64 * 1024, "kept {kept} bytes of logs");
+    assert!(!report.logs.is_empty());
+    assert_eq!(report.logs.len() as u64 + report.logs_dropped, 100_000);
+    host_is_unharmed().await;
+}
+
+async fn probe(input: Value, opts: &weft::sandbox::RunOptions) -> Value {
+    let skill = load("escape-probe").await;
+    let report = skill.run(&input.to_string(), opts).await;
+    report.result.expect("the probe reports what happened instead of failing")
+}
+
+fn all_denied(report: &Value, section: &str) {
+    let entries = report[section].as_object().unwrap_or_else(|| panic!("{section} in {report}"));
+    assert!(!entries.is_empty(), "{section} was probed");
+    for (what, result) in entries {
+        assert_eq!(result["ok"], json!(false), "{section} {what} should be denied: {result}");
+    }
+}
+
+#[tokio::test]
+async fn reading_etc_passwd_and_parent_paths_is_denied() {
+    let input = json!({
+        "read": ["/etc/passwd", "../Cargo.toml", "../../etc/passwd", "/proc/self/environ", "Cargo.toml"],
+        "list": ["/", ".", ".."],
+        "write": ["/tmp/weft-escape-probe"]
+    });
+    let report = probe(input, &Default::default()).await;
+    all_denied(&report, "read");
+    all_denied(&report, "list");
+    all_denied(&report, "write");
+    assert!(!std::path::Path::new("/tmp/weft-escape-probe").exists());
+}
+
+#[tokio::test]
+async fn the_host_environment_is_invisible() {
+    // SAFETY-free: the variable is set for this process; the guest must not see it.
+    assert!(std::env::var("PATH").is_ok(), "the host has an environment");
+    let report = probe(json!({"env": true}), &Default::default()).await;
+    assert_eq!(report["env"], json!({}), "the guest sees no environment variables");
+}
+
+#[tokio::test]
+async fn opening_a_socket_and_resolving_names_are_denied() {
+    // A real listener on loopback: reachable from the host, not from the guest.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let report = probe(json!({"connect": [addr], "lookup": ["localhost", "example.com"]}), &Default::default()).await;
+    all_denied(&report, "connect");
+    all_denied(&report, "lookup");
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "nothing connected to the listener");
+}

@@ -1,0 +1,13 @@
+//! weft's integration tests: one binary, a module per topic. Tests run real
+//! skill components built from `skills/` (`make skills` builds them into
+//! `target/skills/`), read like a specification, and pair the obeyed case
+//! with the violated one.
+
+mod support;
+
+mod cli;
+mod fixtures;
+mod grants;
+mod hostile;
+mod limits;
+mod load;
