@@ -24,17 +24,21 @@ skills: setup
 build: skills
 	@$(CARGO) build --release -p weft $(CARGO_QUIET)
 
-## demo: build everything and run a skill on a sample input.
+## demo: build everything, run a skill, then the example workflow (and rehearse a failure).
 demo: build
-	@echo '$$ weft skill describe target/skills/word-count.wasm'
-	@target/release/weft skill describe $(SKILLS_DIR)/word-count.wasm
-	@echo
 	@echo '$$ weft skill run target/skills/word-count.wasm --input ...'
 	@target/release/weft skill run $(SKILLS_DIR)/word-count.wasm \
 		--input '{"text": "weft runs untrusted skills\nand composes them into workflows that always finish"}'
 	@echo
 	@echo '$$ weft skill run target/skills/busy-loop.wasm --timeout 500ms   # a hostile skill'
 	@target/release/weft skill run $(SKILLS_DIR)/busy-loop.wasm --timeout 500ms || echo "(exit $$?: the sandbox stopped it)"
+	@echo
+	@echo '$$ weft run examples/word-budget/workflow.toml --input @examples/word-budget/input.json'
+	@target/release/weft run examples/word-budget/workflow.toml --input @examples/word-budget/input.json
+	@echo
+	@echo '$$ weft run ... --fault style=transient:9   # rehearse the style guide being down'
+	@target/release/weft run examples/word-budget/workflow.toml --input @examples/word-budget/input.json \
+		--fault style=transient:9 > /dev/null
 
 ## lint: formatting and clippy, warnings denied, in both workspaces.
 lint: setup

@@ -13,7 +13,7 @@ mkdir -p "$dest"
 
 updated=0
 missing=()
-for manifest in "$skills_dir"/*/Cargo.toml "$skills_dir"/hostile/*/Cargo.toml; do
+for manifest in "$skills_dir"/*/Cargo.toml "$skills_dir"/hostile/*/Cargo.toml "$skills_dir"/testing/*/Cargo.toml; do
     name="$(basename "$(dirname "$manifest")")"
     # A cdylib is named after its crate (dashes become underscores); a binary
     # (wrong-world) keeps its dashes.

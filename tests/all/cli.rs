@@ -137,3 +137,63 @@ fn a_missing_grant_directory_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dir"));
 }
+
+fn example() -> (std::path::PathBuf, String) {
+    let dir = crate::support::root().join("examples/word-budget");
+    (dir.join("workflow.toml"), format!("@{}", dir.join("input.json").display()))
+}
+
+#[test]
+fn run_json_report_has_the_documented_shape_and_exit_0() {
+    let (spec, input) = example();
+    let out = weft().arg("run").arg(&spec).args(["--input", &input, "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = stdout_json(&out);
+    assert_eq!(r["workflow"], json!("word-budget"));
+    assert_eq!(r["status"], json!("succeeded"));
+    assert_eq!(r["error"], Value::Null);
+    assert_eq!(r["output"]["total"], json!(45));
+    assert!(r["run_id"].as_str().unwrap().len() >= 16);
+    let style = &r["steps"]["style"];
+    assert_eq!((style["status"].as_str(), style["attempts"].as_u64()), (Some("succeeded"), Some(1)));
+    assert!(style["recovery"].as_array().unwrap().is_empty() && style["duration_ms"].is_u64());
+}
+
+#[test]
+fn run_with_a_fault_shows_retries_and_the_fallback() {
+    let (spec, input) = example();
+    let out = weft()
+        .arg("run")
+        .arg(&spec)
+        .args(["--input", &input, "--json", "--fault", "style=transient:9"])
+        .output()
+        .unwrap();
+    let r = stdout_json(&out);
+    assert_eq!(r["status"], json!("succeeded"));
+    let style = &r["steps"]["style"];
+    assert_eq!((style["status"].as_str(), style["attempts"].as_u64()), (Some("fallback"), Some(3)));
+    let actions: Vec<&str> =
+        style["recovery"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["retry", "retry", "fallback"]);
+    assert_eq!(r["output"]["style"]["tone"], json!("neutral"));
+}
+
+#[test]
+fn a_failed_run_exits_1_naming_the_step() {
+    let (spec, input) = example();
+    let out = weft().arg("run").arg(&spec).args(["--input", &input, "--fault", "total=permanent"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed at step `total`: permanent: injected fault"), "{err}");
+}
+
+#[test]
+fn run_usage_errors_exit_2() {
+    let (spec, input) = example();
+    let out = weft().arg("run").arg(&spec).args(["--input", &input, "--fault", "style=explode"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown outcome kind `explode`"));
+    let out = weft().arg("run").arg("/no/such/spec.toml").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/spec.toml"));
+}

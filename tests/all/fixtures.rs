@@ -18,6 +18,7 @@ fn every_fixture_has_a_test() {
     let skills = root().join("skills");
     let mut fixtures = crate_names(&skills);
     fixtures.extend(crate_names(&skills.join("hostile")));
+    fixtures.extend(crate_names(&skills.join("testing")));
     assert!(fixtures.len() >= 16, "found {fixtures:?}");
     let tests_dir = root().join("tests/all");
     let mut sources = String::new();

@@ -4,7 +4,9 @@
 //! with the violated one.
 
 mod support;
+mod workflow;
 
+mod check;
 mod cli;
 mod fixtures;
 mod grants;

@@ -5,7 +5,9 @@
 //! spec errors and components that cannot be loaded.
 
 mod args;
+mod progress;
 mod skill;
+mod workflow;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +23,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workflow spec to the end and report what happened.
+    Run(workflow::RunArgs),
+    /// Check a workflow spec without running it.
+    Check(workflow::CheckArgs),
+    /// Print the JSON Schema of the workflow spec format.
+    Schema,
     /// Inspect and run skill components.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
@@ -54,6 +62,9 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => workflow::run(args).await,
+            Command::Check(args) => workflow::check(args).await,
+            Command::Schema => workflow::schema(),
             Command::Skill(cmd) => skill::run(cmd).await,
         }
     });

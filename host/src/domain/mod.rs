@@ -5,6 +5,7 @@
 
 pub mod breaker;
 pub mod dag;
+pub mod events;
 pub mod limits;
 pub mod outcome;
 pub mod quantity;

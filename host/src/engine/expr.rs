@@ -60,10 +60,25 @@ pub struct Scope {
     pub iteration: Option<(u32, Value)>,
 }
 
+/// The CEL environment: the standard library plus the `strings`
+/// (`split`, `join`, `replace`, `trim`, ...), `lists` (`flatten`, `sort`,
+/// `distinct`, `lists.range`, ...) and `math` (`math.greatest`, `math.round`,
+/// ...) extensions.
+fn env() -> &'static Arc<cel::Env> {
+    static ENV: std::sync::OnceLock<Arc<cel::Env>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = cel::Env::stdlib();
+        env.add_extension(cel::extensions::strings).expect("the strings extension declares cleanly");
+        env.add_extension(cel::extensions::lists).expect("the lists extension declares cleanly");
+        env.add_extension(cel::extensions::math).expect("the math extension declares cleanly");
+        Arc::new(env)
+    })
+}
+
 impl Expression {
     /// Compiles `source`.
     pub fn compile(source: &str) -> Result<Expression, ExprError> {
-        let program = cel::Program::compile(source).map_err(|e| ExprError::Parse {
+        let program = env().compile(source).map_err(|e| ExprError::Parse {
             text: source.to_string(),
             message: e.to_string().lines().next().unwrap_or_default().trim().to_string(),
         })?;
@@ -130,7 +145,7 @@ impl Expression {
     /// Evaluates to JSON in `scope`.
     pub fn eval(&self, scope: &Scope) -> Result<Value, ExprError> {
         let fail = |message: String| ExprError::Eval { text: self.source.to_string(), message };
-        let mut ctx = cel::Context::default();
+        let mut ctx = cel::Context::with_env(env().clone());
         let bind = |ctx: &mut cel::Context, name: &str, v: &Value| {
             ctx.add_variable_from_value(name, to_cel(v));
             Ok::<_, ExprError>(())
@@ -349,6 +364,13 @@ mod tests {
     fn a_missing_field_is_an_evaluation_error_naming_the_expression() {
         let err = Expression::compile("steps.fetch.output.nope").unwrap().eval(&scope()).unwrap_err();
         assert!(err.to_string().starts_with("`steps.fetch.output.nope` failed"), "{err}");
+    }
+
+    #[test]
+    fn the_strings_lists_and_math_extensions_are_available() {
+        let e =
+            Expression::compile("[input.repo.split('/').join('-'), math.greatest([1, 5, 3]), [3, 1].sort()]").unwrap();
+        assert_eq!(e.eval(&scope()).unwrap(), json!(["-src", 5, [1, 3]]));
     }
 
     #[test]

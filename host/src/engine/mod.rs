@@ -1,3 +1,18 @@
 //! The workflow engine: specs in, runs that always end out.
+//!
+//! - [`load`]: reading spec files, diagnostics with file, line and column.
+//! - [`plan`]: checking a spec and compiling it ([`plan::Workflow::check`]).
+//! - [`expr`]: CEL expressions and mappings.
+//! - [`run`]: the executor.
+//! - [`clock`]: injected time.
 
+pub mod clock;
 pub mod expr;
+pub mod load;
+pub mod plan;
+pub mod run;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use load::{Diagnostic, SpecErrors, SpecSource};
+pub use plan::Workflow;
+pub use run::{EventSink, Executor, Fault, Finished, MemorySink, RunOutcome, RunRequest, Tee};
