@@ -4,6 +4,8 @@
 //! - [`domain`]: outcomes, limits, grants: plain data, no wasmtime.
 //! - [`contract`]: JSON Schema data contracts.
 //! - [`sandbox`]: loading and running skill components.
+//! - [`engine`]: checking and running workflows.
+//! - [`journal`]: durable run logs, resume, run history.
 //! - [`cli`]: the `weft` command line.
 #![deny(missing_docs)]
 
@@ -11,4 +13,5 @@ pub mod cli;
 pub mod contract;
 pub mod domain;
 pub mod engine;
+pub mod journal;
 pub mod sandbox;

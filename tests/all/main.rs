@@ -11,5 +11,6 @@ mod cli;
 mod fixtures;
 mod grants;
 mod hostile;
+mod journal;
 mod limits;
 mod load;

@@ -58,6 +58,7 @@ pub async fn host_is_unharmed() {
 pub fn weft() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_weft"));
     cmd.env("WEFT_CACHE_DIR", root().join("target/test-cache"));
+    cmd.env("WEFT_DB", root().join("target/test-runs.db"));
     cmd
 }
 

@@ -6,6 +6,7 @@
 
 mod args;
 mod progress;
+mod runs;
 mod skill;
 mod workflow;
 
@@ -19,12 +20,18 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    db: runs::DbArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a workflow spec to the end and report what happened.
     Run(workflow::RunArgs),
+    /// Continue an interrupted (or failed) run: finished steps are not run again.
+    Resume(runs::ResumeArgs),
+    /// List journaled runs, newest first; `weft runs show ID` shows one.
+    Runs(runs::RunsArgs),
     /// Check a workflow spec without running it.
     Check(workflow::CheckArgs),
     /// Print the JSON Schema of the workflow spec format.
@@ -62,7 +69,9 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => workflow::run(args).await,
+            Command::Run(args) => workflow::run(args, &cli.db).await,
+            Command::Resume(args) => runs::resume(args, &cli.db).await,
+            Command::Runs(args) => runs::runs(args, &cli.db).await,
             Command::Check(args) => workflow::check(args).await,
             Command::Schema => workflow::schema(),
             Command::Skill(cmd) => skill::run(cmd).await,

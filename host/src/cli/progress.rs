@@ -36,10 +36,11 @@ impl Progress {
         }
     }
 
-    fn show(&self, event: &Event) {
+    fn show(&self, run_id: &str, event: &Event) {
         let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            Event::RunStarted { workflow, .. } => self.line(format!("run {workflow}")),
+            Event::RunStarted { workflow, .. } => self.line(format!("run {run_id} of {workflow}")),
+            Event::RunResumed { .. } => self.line("run resumed: finished steps are reused".to_string()),
             Event::StepStarted { step } => {
                 if self.tty {
                     let bar = self.multi.add(ProgressBar::new_spinner());
@@ -111,8 +112,8 @@ fn first_line(s: &str) -> &str {
 }
 
 impl EventSink for Progress {
-    fn record<'a>(&'a self, _run_id: &'a str, record: &'a Record) -> BoxFuture<'a, Result<(), SinkError>> {
-        self.show(&record.event);
+    fn record<'a>(&'a self, run_id: &'a str, record: &'a Record) -> BoxFuture<'a, Result<(), SinkError>> {
+        self.show(run_id, &record.event);
         Box::pin(async { Ok(()) })
     }
 }

@@ -2,13 +2,12 @@
 
 use super::Exit;
 use super::args::InputArgs;
-use super::progress::Progress;
 use crate::domain::OutcomeKind;
-use crate::domain::events::{Report, RunStatus};
+use crate::domain::events::Report;
+use crate::engine::SpecErrors;
 use crate::engine::load::{Severity, SpecSource};
 use crate::engine::plan::{StepKind, StepPlan, Workflow};
-use crate::engine::run::{EventSink, Executor, Fault, MemorySink, RunRequest, Tee};
-use crate::engine::{SpecErrors, SystemClock};
+use crate::engine::run::Fault;
 use crate::sandbox::{Sandbox, SandboxConfig};
 use anyhow::{Context, bail};
 use serde_json::json;
@@ -88,26 +87,13 @@ pub(crate) async fn load_workflow(sandbox: &Sandbox, spec: &Path, json: bool) ->
     }
 }
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub(crate) async fn run(args: RunArgs, db: &super::runs::DbArgs) -> anyhow::Result<u8> {
     let input: serde_json::Value = serde_json::from_str(&args.input.read()?)?;
     let faults = args.faults.iter().map(|f| parse_fault(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let journal = db.open()?;
     let sandbox = sandbox()?;
     let wf = Arc::new(load_workflow(&sandbox, &args.spec, args.json).await?);
-    let memory = Arc::new(MemorySink::default());
-    let progress = (!args.json).then(|| Arc::new(Progress::new()));
-    let mut sinks: Vec<Arc<dyn EventSink>> = vec![memory.clone()];
-    if let Some(p) = &progress {
-        sinks.push(p.clone());
-    }
-    let mut req = RunRequest::new(input, Arc::new(Tee(sinks)));
-    req.faults = faults;
-    let outcome = Executor::new(Arc::new(SystemClock)).run(wf, req).await;
-    if let Some(p) = &progress {
-        p.clear();
-    }
-    let report = Report::from_log(&outcome.run_id, &memory.records());
-    print_run_report(&report, args.json);
-    Ok(if outcome.status == RunStatus::Succeeded { 0 } else { Exit::FAILED })
+    super::runs::run_journaled(journal, wf, input, faults, args.json).await
 }
 
 /// Prints a run report: one JSON object, or a table and the output.

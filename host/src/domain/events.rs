@@ -74,6 +74,11 @@ pub enum Event {
         /// The run's input.
         input: Value,
     },
+    /// The run was picked up again after its process stopped (or after it failed).
+    RunResumed {
+        /// Whether a changed spec or skill was accepted with `--force`.
+        forced: bool,
+    },
     /// A step (or one element of a fan-out, or a step inside a group) began.
     StepStarted {
         /// Its path, such as `fetch`, `docs[2]` or `docs[2]#1.validate`.
@@ -254,6 +259,11 @@ impl Report {
         for r in log {
             match &r.event {
                 Event::RunStarted { workflow: w, .. } => workflow = w.clone(),
+                Event::RunResumed { .. } => {
+                    status = "running".to_string();
+                    output = Value::Null;
+                    error = None;
+                }
                 Event::StepStarted { step } => {
                     steps.insert(step.clone(), StepAcc { started: r.at_ms, ..StepAcc::default() });
                 }
@@ -330,12 +340,18 @@ impl Report {
     }
 }
 
-/// What a resumed run may reuse: every step that finished, with its result.
+/// What a resumed run may reuse: every step that finished without failing,
+/// with its result. Failed steps (and so the groups and fan-outs around
+/// them) run again.
 pub fn finished_steps(log: &[Record]) -> IndexMap<String, (StepStatus, Value, Option<Failure>)> {
     let mut out = IndexMap::new();
     for r in log {
         if let Event::StepFinished { step, status, output, error } = &r.event {
-            out.insert(step.clone(), (*status, output.clone(), error.clone()));
+            if *status == StepStatus::Failed {
+                out.shift_remove(step);
+            } else {
+                out.insert(step.clone(), (*status, output.clone(), error.clone()));
+            }
         }
     }
     out

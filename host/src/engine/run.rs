@@ -197,12 +197,21 @@ struct Env {
 }
 
 fn steps_value(done: &IndexMap<String, Finished>) -> serde_json::Map<String, Value> {
-    done.iter()
-        .map(|(name, f)| {
+    steps_value_of(done, done.keys().map(String::as_str))
+}
+
+fn steps_value_of<'a>(
+    done: &IndexMap<String, Finished>,
+    names: impl Iterator<Item = &'a str>,
+) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for name in names {
+        if let Some(f) = done.get(name) {
             let error = f.error.as_ref().map(|e| json!({"kind": e.kind, "message": e.message}));
-            (name.clone(), json!({"output": f.output, "status": f.status.as_str(), "error": error}))
-        })
-        .collect()
+            out.insert(name.to_string(), json!({"output": f.output, "status": f.status.as_str(), "error": error}));
+        }
+    }
+    out
 }
 
 fn expr_failure(e: ExprError) -> Failure {
@@ -332,7 +341,9 @@ fn run_scope(
                 started.insert(name.clone());
                 let step = scope.steps[&name].clone();
                 let (ctx, env) = (ctx.clone(), env.clone());
-                let steps = steps_value(&done);
+                // A step's expressions can only read the steps it depends on:
+                // pass those, not every output so far.
+                let steps = steps_value_of(&done, scope.graph.deps_of(&name));
                 tasks.spawn(async move {
                     let r = run_step(ctx, step, env, steps).await;
                     (name, r)
@@ -556,7 +567,11 @@ async fn attempts(
             Some(kind) => Err(injected(kind, step).await),
             None => match resolve_grants(step, scope, &ctx.wf.source.dir) {
                 Err(f) => Err(f),
-                Ok(grants) => {
+                Ok(mut grants) => {
+                    // A stable key per step, so a skill with side effects can
+                    // deduplicate them when a resumed run repeats an attempt.
+                    grants.env.insert("WEFT_IDEMPOTENCY_KEY".into(), format!("{}/{path}", ctx.run_id));
+                    grants.env.insert("WEFT_ATTEMPT".into(), attempt.to_string());
                     let _slot = ctx.slots.acquire().await.expect("the slots are never closed");
                     let opts = RunOptions { limits: step.limits.clone(), grants, tools: None };
                     skill.run(&input_text, &opts).await.result

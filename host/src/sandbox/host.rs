@@ -16,9 +16,9 @@ wasmtime::component::bindgen!({
 
 pub(crate) use self::Skill as SkillWorld;
 pub(crate) use self::SkillPre as SkillWorldPre;
-pub(crate) use weft::skill::types::ErrorKind;
+pub(crate) use self::weft::skill::types::ErrorKind;
 
-use weft::skill::host::Level;
+use self::weft::skill::host::Level;
 
 /// Calls tools on MCP servers for a guest's `call-tool` import.
 ///
@@ -61,9 +61,9 @@ impl ToolAccess {
     }
 }
 
-impl weft::skill::types::Host for RunState {}
+impl self::weft::skill::types::Host for RunState {}
 
-impl weft::skill::host::Host for RunState {
+impl self::weft::skill::host::Host for RunState {
     fn log(&mut self, level: Level, message: String) {
         let level = match level {
             Level::Trace => LogLevel::Trace,

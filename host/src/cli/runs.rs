@@ -1,0 +1,265 @@
+//! `weft runs`, `weft runs show` and `weft resume`: run history and
+//! resuming interrupted runs from the journal.
+
+use super::Exit;
+use super::progress::Progress;
+use super::workflow::{print_run_report, sandbox};
+use crate::domain::events::{Event, Record, Report, RunStatus, finished_steps};
+use crate::engine::run::{EventSink, Executor, Finished, MemorySink, RunRequest, Tee};
+use crate::engine::{SpecSource, SystemClock, Workflow};
+use crate::journal::sink::JournalSink;
+use crate::journal::sqlite::SqliteJournal;
+use crate::journal::{Journal, JournalError, RunMeta, default_db};
+use anyhow::Context;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `--db`: where runs are journaled.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DbArgs {
+    /// The run journal (SQLite file) [env: WEFT_DB; default: ~/.local/share/weft/runs.db].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub(crate) db: Option<PathBuf>,
+}
+
+impl DbArgs {
+    pub(crate) fn open(&self) -> anyhow::Result<Arc<dyn Journal>> {
+        let path = self.db.clone().unwrap_or_else(default_db);
+        Ok(Arc::new(SqliteJournal::open(&path)?))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunsArgs {
+    #[command(subcommand)]
+    command: Option<RunsCommand>,
+    /// How many runs to list, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RunsCommand {
+    /// Show one run: its step table and its event log.
+    Show {
+        /// The run's id (a unique prefix will do).
+        run_id: String,
+        /// Print JSON: the report and the events.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResumeArgs {
+    /// The run's id (a unique prefix will do).
+    run_id: String,
+    /// Resume even though the spec or a skill changed since the run started.
+    #[arg(long)]
+    force: bool,
+    /// Print one JSON report on stdout instead of progress and a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn fmt_time(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+}
+
+fn fmt_duration(from: u64, to: Option<u64>) -> String {
+    match to {
+        Some(to) => format!("{:.1}s", to.saturating_sub(from) as f64 / 1000.0),
+        None => "-".to_string(),
+    }
+}
+
+pub(crate) async fn runs(args: RunsArgs, db: &DbArgs) -> anyhow::Result<u8> {
+    let journal = db.open()?;
+    match args.command {
+        None => {
+            let list = journal.list(args.limit).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no runs yet");
+            } else {
+                println!("{:32}  {:10}  {:20}  {:>9}  workflow", "run", "status", "started", "duration");
+                for r in list {
+                    println!(
+                        "{:32}  {:10}  {:20}  {:>9}  {}",
+                        r.id,
+                        r.status,
+                        fmt_time(r.started_ms),
+                        fmt_duration(r.started_ms, r.finished_ms),
+                        r.workflow
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Some(RunsCommand::Show { run_id, json }) => {
+            let id = journal.resolve_id(&run_id).await.map_err(not_found)?;
+            let run = journal.load(&id).await?;
+            let report = Report::from_log(&id, &run.records);
+            if json || args.json {
+                println!(
+                    "{}",
+                    json!({"report": report, "events": run.records, "spec_path": run.meta.spec_path, "input": run.meta.input})
+                );
+            } else {
+                eprintln!("events:");
+                let start = run.records.first().map_or(0, |r| r.at_ms);
+                for r in &run.records {
+                    eprintln!("  +{:>7} ms  {}", r.at_ms.saturating_sub(start), describe(r));
+                }
+                print_run_report(&report, false);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn describe(r: &Record) -> String {
+    let mut v = serde_json::to_value(&r.event).unwrap_or_default();
+    let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_string();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("type");
+        for key in ["output", "input"] {
+            if let Some(x) = o.get_mut(key) {
+                let text = x.to_string();
+                if text.len() > 80 {
+                    *x = json!(format!("{}…", &text[..text.char_indices().nth(77).map_or(text.len(), |(i, _)| i)]));
+                }
+            }
+        }
+    }
+    format!("{kind} {v}")
+}
+
+fn not_found(e: JournalError) -> anyhow::Error {
+    match e {
+        JournalError::NotFound(id) => {
+            Exit { code: Exit::USAGE, message: format!("no run `{id}` in the journal; `weft runs` lists them") }.into()
+        }
+        e => e.into(),
+    }
+}
+
+/// Creates the run in the journal and runs it (shared by `weft run`).
+pub(crate) async fn run_journaled(
+    journal: Arc<dyn Journal>,
+    wf: Arc<Workflow>,
+    input: serde_json::Value,
+    faults: Vec<crate::engine::Fault>,
+    json_out: bool,
+) -> anyhow::Result<u8> {
+    let spec_path = match &wf.source.name {
+        n if n == "<inline>" => None,
+        n => Some(std::fs::canonicalize(n).map(|p| p.display().to_string()).unwrap_or_else(|_| n.clone())),
+    };
+    let sink_memory = Arc::new(MemorySink::default());
+    let mut req = RunRequest::new(input.clone(), sink_memory.clone());
+    let meta = RunMeta {
+        id: req.run_id.clone(),
+        workflow: wf.spec.name.clone(),
+        spec_path,
+        spec_text: wf.source.text.clone(),
+        spec_digest: wf.digest.clone(),
+        input,
+        created_ms: crate::engine::Clock::wall_ms(&SystemClock),
+    };
+    journal.create_run(&meta).await?;
+    req.faults = faults;
+    execute(journal, wf, req, 0, sink_memory, Vec::new(), json_out).await
+}
+
+async fn execute(
+    journal: Arc<dyn Journal>,
+    wf: Arc<Workflow>,
+    mut req: RunRequest,
+    version: u64,
+    memory: Arc<MemorySink>,
+    earlier: Vec<Record>,
+    json_out: bool,
+) -> anyhow::Result<u8> {
+    let progress = (!json_out).then(|| Arc::new(Progress::new()));
+    let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(JournalSink::new(journal, version)), memory.clone()];
+    if let Some(p) = &progress {
+        sinks.push(p.clone());
+    }
+    req.sink = Arc::new(Tee(sinks));
+    let outcome = Executor::new(Arc::new(SystemClock)).run(wf, req).await;
+    if let Some(p) = &progress {
+        p.clear();
+    }
+    let mut log = earlier;
+    log.extend(memory.records());
+    let report = Report::from_log(&outcome.run_id, &log);
+    print_run_report(&report, json_out);
+    Ok(if outcome.status == RunStatus::Succeeded { 0 } else { Exit::FAILED })
+}
+
+pub(crate) async fn resume(args: ResumeArgs, db: &DbArgs) -> anyhow::Result<u8> {
+    let journal = db.open()?;
+    let id = journal.resolve_id(&args.run_id).await.map_err(not_found)?;
+    let stored = journal.load(&id).await?;
+    if stored.finished() == Some(RunStatus::Succeeded) {
+        return Err(Exit {
+            code: Exit::USAGE,
+            message: format!("run {id} already succeeded; there is nothing to resume"),
+        }
+        .into());
+    }
+    let source = match &stored.meta.spec_path {
+        Some(p) if Path::new(p).exists() => SpecSource::read(Path::new(p)).map_err(|e| anyhow::anyhow!("{e}"))?,
+        Some(p) => {
+            let dir = Path::new(p).parent().unwrap_or(Path::new("."));
+            eprintln!("note: {p} is gone; resuming from the spec text recorded with the run");
+            let mut s = SpecSource::inline(&stored.meta.spec_text, dir);
+            s.name = p.clone();
+            s
+        }
+        None => SpecSource::inline(&stored.meta.spec_text, Path::new(".")),
+    };
+    let sandbox = sandbox()?;
+    let wf = match Workflow::check(&sandbox, source).await {
+        Ok(wf) => wf,
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(Exit { code: Exit::USAGE, message: format!("the spec of run {id} no longer checks") }.into());
+        }
+    };
+    if wf.digest != stored.meta.spec_digest && !args.force {
+        return Err(Exit {
+            code: Exit::USAGE,
+            message: format!(
+                "the spec or one of its skills changed since run {id} started; resuming would mix two versions of the workflow. \
+                 Run it anew, or resume with --force to run the rest with the new version"
+            ),
+        }
+        .into());
+    }
+    let prior = finished_steps(&stored.records)
+        .into_iter()
+        .map(|(path, (status, output, error))| (path, Finished { status, output, error }))
+        .collect();
+    let resumed =
+        Record { at_ms: crate::engine::Clock::wall_ms(&SystemClock), event: Event::RunResumed { forced: args.force } };
+    let version = journal.append(&id, stored.version, std::slice::from_ref(&resumed)).await?;
+    let memory = Arc::new(MemorySink::default());
+    let req = RunRequest {
+        run_id: id.clone(),
+        input: stored.meta.input.clone(),
+        sink: memory.clone(),
+        prior,
+        faults: Vec::new(),
+        resumed: true,
+    };
+    let mut earlier = stored.records;
+    earlier.push(resumed);
+    execute(journal, Arc::new(wf), req, version, memory, earlier, args.json).await.context("resuming the run")
+}

@@ -1,0 +1,232 @@
+//! Durable runs: the journal, run history, resume, and crashes at any point.
+
+use crate::support::weft;
+use crate::workflow::spec;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use weft::journal::Journal;
+use weft::journal::sqlite::SqliteJournal;
+
+fn with_db(db: &Path) -> Command {
+    let mut c = weft();
+    c.env("WEFT_DB", db);
+    c
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON on stdout ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A workflow of sequential and parallel steps, slow enough to be killed in
+/// the middle, whose output does not depend on timing.
+const CHAIN: &str = r#"
+name = "chain"
+output = "[steps.a.output.tag, steps.b.output.tag, steps.fan.output.map(x, x.tag), steps.c.output.tag, steps.d.output.tag]"
+
+[defaults]
+limits = { timeout = "20s" }
+
+[steps.a]
+skill = "@skills/sleep.wasm"
+input = { ms = 60, tag = "'a'" }
+
+[steps.b]
+skill = "@skills/sleep.wasm"
+input = { ms = 60, tag = "steps.a.output.tag + 'b'" }
+
+[steps.fan]
+skill = "@skills/sleep.wasm"
+for_each = "['x', 'y', 'z']"
+concurrency = 2
+input = { ms = 60, tag = "steps.b.output.tag + item" }
+
+[steps.c]
+skill = "@skills/sleep.wasm"
+input = { ms = 60, tag = "steps.fan.output[2].tag + 'c'" }
+
+[steps.d]
+skill = "@skills/sleep.wasm"
+input = { ms = 60, tag = "steps.c.output.tag + 'd'" }
+"#;
+
+#[test]
+fn runs_are_journaled_and_listed_with_their_steps_and_events() {
+    let s = spec(CHAIN);
+    let db = s.dir.path().join("runs.db");
+    let out = with_db(&db).arg("run").arg(&s.path).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run_id = json_of(&out)["run_id"].as_str().unwrap().to_string();
+
+    let list = json_of(&with_db(&db).args(["runs", "--json"]).output().unwrap());
+    assert_eq!(list[0]["id"], json!(run_id));
+    assert_eq!((list[0]["status"].as_str(), list[0]["workflow"].as_str()), (Some("succeeded"), Some("chain")));
+    assert!(list[0]["finished_ms"].as_u64().unwrap() >= list[0]["started_ms"].as_u64().unwrap());
+
+    let shown = json_of(&with_db(&db).args(["runs", "show", &run_id[..12], "--json"]).output().unwrap());
+    assert_eq!(shown["report"]["status"], json!("succeeded"));
+    assert_eq!(shown["report"]["steps"]["fan[1]"]["status"], json!("succeeded"));
+    let kinds: Vec<&str> = shown["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+
+    let table = with_db(&db).args(["runs"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains(&run_id));
+    let missing = with_db(&db).args(["runs", "show", "nope"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("weft runs"));
+}
+
+#[test]
+fn a_succeeded_run_is_not_resumed() {
+    let s = spec(CHAIN);
+    let db = s.dir.path().join("runs.db");
+    let out = with_db(&db).arg("run").arg(&s.path).arg("--json").output().unwrap();
+    let run_id = json_of(&out)["run_id"].as_str().unwrap().to_string();
+    let again = with_db(&db).args(["resume", &run_id]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already succeeded"));
+}
+
+#[test]
+fn a_failed_run_resumes_without_redoing_finished_steps_and_refuses_a_changed_spec_unless_forced() {
+    let s = spec(
+        r#"
+        name = "two-phase"
+        [steps.first]
+        skill = "@skills/flaky.wasm"
+        input = { fail_times = 0, counter = "'@dir/first'" }
+        grants = { write = ["@dir"] }
+        [steps.second]
+        skill = "@skills/flaky.wasm"
+        input = { fail_times = 1, counter = "'@dir/second'", value = "steps.first.output.call" }
+        grants = { write = ["@dir"] }
+        "#,
+    );
+    let db = s.dir.path().join("runs.db");
+    let out = with_db(&db).arg("run").arg(&s.path).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the second step fails the first time");
+    let run_id = json_of(&out)["run_id"].as_str().unwrap().to_string();
+
+    // Changing the spec makes a resume mix two versions: refused unless forced.
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    std::fs::write(&s.path, format!("{text}\n# an edit\n")).unwrap();
+    let refused = with_db(&db).args(["resume", &run_id]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--force"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let resumed = with_db(&db).args(["resume", &run_id, "--force", "--json"]).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let report = json_of(&resumed);
+    assert_eq!(report["status"], json!("succeeded"));
+    assert_eq!(report["output"]["second"], json!({"call": 2, "value": 1}));
+    assert_eq!(
+        std::fs::read_to_string(s.dir.path().join("first")).unwrap(),
+        "1",
+        "the finished step did not run again"
+    );
+    let list = json_of(&with_db(&db).args(["runs", "--json"]).output().unwrap());
+    assert_eq!(list[0]["status"], json!("succeeded"));
+}
+
+/// Each step path finished exactly once across every life of the run, and
+/// no attempt of it started after it had finished.
+fn no_finished_step_ran_again(events: &[Value]) {
+    let mut finished: BTreeMap<String, usize> = BTreeMap::new();
+    for e in events {
+        let step = e["step"].as_str().unwrap_or_default().to_string();
+        match e["type"].as_str().unwrap() {
+            "step_finished" => *finished.entry(step).or_default() += 1,
+            "attempt_started" => {
+                assert!(!finished.contains_key(&step), "{step} started an attempt after it had finished")
+            }
+            _ => {}
+        }
+    }
+    for (step, n) in finished {
+        assert_eq!(n, 1, "{step} finished {n} times");
+    }
+}
+
+#[test]
+fn killed_at_any_point_a_run_resumes_to_the_same_output_without_redoing_finished_steps() {
+    let s = spec(CHAIN);
+    let clean_db = s.dir.path().join("clean.db");
+    let clean = json_of(&with_db(&clean_db).arg("run").arg(&s.path).arg("--json").output().unwrap());
+    assert_eq!(clean["status"], json!("succeeded"));
+    let expected = clean["output"].clone();
+
+    let mut interrupted = 0;
+    for (i, kill_after) in [40u64, 90, 140, 190, 240, 290, 340, 390, 440, 520].into_iter().enumerate() {
+        let db = s.dir.path().join(format!("crash-{i}.db"));
+        let mut child = with_db(&db)
+            .arg("run")
+            .arg(&s.path)
+            .arg("--json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let journal = SqliteJournal::open(&db).unwrap();
+        journal.integrity_check().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let Some(run) = rt.block_on(journal.list(1)).unwrap().into_iter().next() else {
+            continue; // killed before the run was created
+        };
+        if run.status != "running" {
+            continue; // it finished before the kill
+        }
+        interrupted += 1;
+        // Every other time, crash the resumed run too before resuming again.
+        if i % 2 == 1 {
+            let mut again =
+                with_db(&db).args(["resume", &run.id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(120));
+            again.kill().unwrap();
+            again.wait().unwrap();
+        }
+        let out = with_db(&db).args(["resume", &run.id, "--json"]).output().unwrap();
+        if out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("already succeeded") {
+            continue; // the second life finished before its kill
+        }
+        let report = json_of(&out);
+        assert_eq!(report["status"], json!("succeeded"), "kill after {kill_after} ms: {report}");
+        assert_eq!(report["output"], expected, "kill after {kill_after} ms");
+
+        let shown = json_of(&with_db(&db).args(["runs", "show", &run.id, "--json"]).output().unwrap());
+        no_finished_step_ran_again(shown["events"].as_array().unwrap());
+        journal.integrity_check().unwrap();
+    }
+    eprintln!("{interrupted} of 10 kills landed mid-run");
+    assert!(interrupted >= 5, "most kills landed mid-run ({interrupted} of 10)");
+}
+
+#[test]
+fn many_processes_can_open_a_new_journal_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let children: Vec<_> = (0..6)
+        .map(|_| with_db(&db).args(["runs", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json_of(&out), json!([]));
+    }
+}
