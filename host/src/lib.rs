@@ -15,3 +15,4 @@ pub mod domain;
 pub mod engine;
 pub mod journal;
 pub mod sandbox;
+pub mod scripts;

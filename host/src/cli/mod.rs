@@ -7,6 +7,7 @@
 mod args;
 mod progress;
 mod runs;
+mod script;
 mod skill;
 mod workflow;
 
@@ -36,6 +37,9 @@ enum Command {
     Check(workflow::CheckArgs),
     /// Print the JSON Schema of the workflow spec format.
     Schema,
+    /// Run generated Python or JavaScript scripts in the sandbox.
+    #[command(subcommand)]
+    Script(script::ScriptCommand),
     /// Inspect and run skill components.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
@@ -74,6 +78,7 @@ pub fn main() -> ExitCode {
             Command::Runs(args) => runs::runs(args, &cli.db).await,
             Command::Check(args) => workflow::check(args).await,
             Command::Schema => workflow::schema(),
+            Command::Script(cmd) => script::run(cmd).await,
             Command::Skill(cmd) => skill::run(cmd).await,
         }
     });

@@ -151,6 +151,7 @@ fn describe_step(prefix: &str, name: &str, step: &StepPlan, dir: &Path, out: &mu
                 .unwrap_or_else(|_| s.origin().to_string());
             format!("skill {rel} ({} {})", s.info().name, s.info().version)
         }
+        StepKind::Script(sc) => format!("{} script {} (runner {})", sc.language.as_str(), sc.filename, sc.runner.info().version),
         StepKind::Group(g) => match &g.repeat {
             Some((until, n)) => format!("group, repeated until `{}` (at most {n} times)", until.source()),
             None => "group".to_string(),

@@ -97,6 +97,52 @@ impl Graph {
     }
 }
 
+/// Tracks which steps are ready as steps finish, in time proportional to
+/// their dependencies rather than to the size of the graph.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    waiting_on: std::collections::HashMap<String, usize>,
+    dependents: std::collections::HashMap<String, Vec<String>>,
+    ready: Vec<String>,
+}
+
+impl Readiness {
+    /// Starts with every step that has no dependencies ready.
+    pub fn new(g: &Graph) -> Readiness {
+        let mut waiting_on = std::collections::HashMap::new();
+        let mut dependents: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        let mut ready = Vec::new();
+        for (n, deps) in &g.deps {
+            waiting_on.insert(n.clone(), deps.len());
+            for d in deps {
+                dependents.entry(d.clone()).or_default().push(n.clone());
+            }
+            if deps.is_empty() {
+                ready.push(n.clone());
+            }
+        }
+        Readiness { waiting_on, dependents, ready }
+    }
+
+    /// Takes the steps that became ready since the last call.
+    pub fn take_ready(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Records that `node` finished; its dependents whose last dependency it
+    /// was become ready.
+    pub fn finished(&mut self, node: &str) {
+        for d in self.dependents.get(node).into_iter().flatten() {
+            if let Some(n) = self.waiting_on.get_mut(d) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ready.push(d.clone());
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +172,47 @@ mod tests {
         assert_eq!(g.ready(&set(&["top"]), &set(&["top"])), ["left", "right"], "both middles at once");
         assert!(g.ready(&set(&["top", "left", "right"]), &set(&["top", "left"])).is_empty());
         assert_eq!(g.ready(&set(&["top", "left", "right"]), &set(&["top", "left", "right"])), ["bottom"]);
+    }
+
+    #[test]
+    fn readiness_releases_steps_as_their_dependencies_finish() {
+        let mut r = Readiness::new(&diamond());
+        assert_eq!(r.take_ready(), ["top"]);
+        assert!(r.take_ready().is_empty(), "taken once");
+        r.finished("top");
+        let mut middle = r.take_ready();
+        middle.sort();
+        assert_eq!(middle, ["left", "right"]);
+        r.finished("left");
+        assert!(r.take_ready().is_empty(), "bottom still waits for right");
+        r.finished("right");
+        assert_eq!(r.take_ready(), ["bottom"]);
+    }
+
+    #[test]
+    fn readiness_agrees_with_ready_on_a_long_chain() {
+        let mut g = Graph::new();
+        for i in 0..100 {
+            g.add(format!("s{i}"), (i > 0).then(|| format!("s{}", i - 1)));
+        }
+        let mut r = Readiness::new(&g);
+        let (mut started, mut finished) = (BTreeSet::new(), BTreeSet::new());
+        loop {
+            let mut a = r.take_ready();
+            let mut b: Vec<String> = g.ready(&started, &finished).into_iter().map(str::to_string).collect();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b);
+            if a.is_empty() {
+                break;
+            }
+            for n in a {
+                started.insert(n.clone());
+                finished.insert(n.clone());
+                r.finished(&n);
+            }
+        }
+        assert_eq!(finished.len(), 100);
     }
 
     #[test]

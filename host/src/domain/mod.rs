@@ -6,6 +6,7 @@
 pub mod breaker;
 pub mod dag;
 pub mod events;
+pub mod language;
 pub mod limits;
 pub mod outcome;
 pub mod quantity;

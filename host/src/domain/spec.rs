@@ -195,7 +195,7 @@ impl GrantSpec {
     }
 }
 
-/// One step of a workflow: a skill to run, or a group of steps.
+/// One step of a workflow: a skill, a script, or a group of steps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -207,6 +207,27 @@ pub struct StepSpec {
     /// Example: `skill = "../target/skills/word-count.wasm"`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill: Option<String>,
+    /// A Python or JavaScript script defining `run(input)`, relative to the
+    /// spec file; run in a fresh sandbox by the language's runner.
+    /// Example: `script = "scripts/analyze.py"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// A script's source written in the spec (needs `language`).
+    /// Example: `script_inline = "def run(input):\n    return len(input)"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_inline: Option<String>,
+    /// The language of `script_inline` (or of a `script` whose extension does not say).
+    /// Example: `language = "python"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<super::language::Language>,
+    /// For a script step: JSON Schema its input must match (checked before each attempt).
+    /// Example: `input_schema = { type = "object", required = ["path"] }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    /// For a script step: JSON Schema its output must match (checked after each attempt).
+    /// Example: `output_schema = { type = "array" }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
     /// A group of steps run as one, with its own scope (`steps.*` are its own
     /// steps; `input` is the group's input).
     /// Example: `[steps.document.steps.generate]`

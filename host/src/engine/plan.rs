@@ -69,8 +69,26 @@ pub struct ScopePlan {
 pub enum StepKind {
     /// A skill component.
     Skill(Skill),
+    /// A script, run by its language's runner.
+    Script(ScriptPlan),
     /// A group of steps with their own scope.
     Group(GroupPlan),
+}
+
+/// A script step, resolved.
+pub struct ScriptPlan {
+    /// The runner component for its language.
+    pub runner: Skill,
+    /// Its language.
+    pub language: crate::domain::language::Language,
+    /// Its source.
+    pub source: Arc<str>,
+    /// Its name in tracebacks (the file name, or `NAME.inline.py`).
+    pub filename: String,
+    /// The step's declared input contract.
+    pub input: Option<Contract>,
+    /// The step's declared output contract.
+    pub output: Option<Contract>,
 }
 
 /// A group of steps.
@@ -139,7 +157,16 @@ impl StepPlan {
     pub fn skill(&self) -> Option<&Skill> {
         match &self.kind {
             StepKind::Skill(s) => Some(s),
-            StepKind::Group(_) => None,
+            StepKind::Script(_) | StepKind::Group(_) => None,
+        }
+    }
+
+    /// The JSON Schemas its input and output are known to match, if declared.
+    pub fn schemas(&self) -> (Option<&Value>, Option<&Value>) {
+        match &self.kind {
+            StepKind::Skill(s) => (Some(&s.info().input_schema), Some(&s.info().output_schema)),
+            StepKind::Script(sc) => (sc.input.as_ref().map(Contract::schema), sc.output.as_ref().map(Contract::schema)),
+            StepKind::Group(_) => (None, None),
         }
     }
 }
@@ -155,6 +182,7 @@ struct Checker<'a> {
     src: &'a SpecSource,
     sandbox: &'a Sandbox,
     skills: HashMap<PathBuf, Result<Skill, String>>,
+    runners: HashMap<crate::domain::language::Language, Result<Skill, String>>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -233,6 +261,74 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    async fn script(&mut self, at: &[String], name: &str, step: &StepSpec) -> Option<ScriptPlan> {
+        use crate::domain::language::Language;
+        let (source, filename, language) = match (&step.script, &step.script_inline) {
+            (Some(rel), _) => {
+                let path = self.resolve(rel);
+                let Some(language) = step.language.or_else(|| Language::of_path(&path)) else {
+                    self.error(
+                        &with(at, &["script"]),
+                        format!("cannot tell the language of `{rel}`"),
+                        Some("name it .py or .js, or set `language`".into()),
+                    );
+                    return None;
+                };
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        let file = path.file_name().map_or_else(|| rel.clone(), |n| n.to_string_lossy().into_owned());
+                        (text, file, language)
+                    }
+                    Err(e) => {
+                        self.error(
+                            &with(at, &["script"]),
+                            format!("cannot read the script `{rel}` ({}): {e}", path.display()),
+                            Some("paths are relative to the spec file".into()),
+                        );
+                        return None;
+                    }
+                }
+            }
+            (None, Some(text)) => {
+                let Some(language) = step.language else {
+                    self.error(
+                        &with(at, &["script_inline"]),
+                        "an inline script needs `language`",
+                        Some("add language = \"python\" or \"javascript\"".into()),
+                    );
+                    return None;
+                };
+                let ext = if language == Language::Python { "py" } else { "js" };
+                (text.clone(), format!("{name}.inline.{ext}"), language)
+            }
+            (None, None) => return None,
+        };
+        if !self.runners.contains_key(&language) {
+            let loaded = crate::scripts::load_runner(self.sandbox, language).await.map_err(|e| e.to_string());
+            self.runners.insert(language, loaded);
+        }
+        let runner = match &self.runners[&language] {
+            Ok(r) => r.clone(),
+            Err(e) => {
+                let e = e.clone();
+                self.error(&with(at, &["script"]), e, None);
+                return None;
+            }
+        };
+        let mut contract = |field: &str, schema: &Option<Value>| {
+            schema.as_ref().and_then(|s| match Contract::new(s.clone()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.error(&with(at, &[field]), e.to_string(), None);
+                    None
+                }
+            })
+        };
+        let input = contract("input_schema", &step.input_schema);
+        let output = contract("output_schema", &step.output_schema);
+        Some(ScriptPlan { runner, language, source: source.into(), filename, input, output })
     }
 
     fn expr(&mut self, at: &[String], source: &str) -> Option<Expression> {
@@ -463,8 +559,8 @@ impl<'a> Checker<'a> {
                 let sat = with(&at, &[name.as_str()]);
                 let plan = self.step(sat, name, step, spec, b, &output_schemas, input_schema.clone()).await;
                 if let Some(plan) = plan {
-                    if let Some(s) = plan.skill() {
-                        let schema = s.info().output_schema.clone();
+                    if let (_, Some(schema)) = plan.schemas() {
+                        let schema = schema.clone();
                         let schema = if plan.for_each.is_some() {
                             serde_json::json!({"type": "array", "items": schema})
                         } else {
@@ -498,20 +594,41 @@ impl<'a> Checker<'a> {
         input_schema: Option<Value>,
     ) -> Option<StepPlan> {
         let b = Bindings { item: outer.item || step.for_each.is_some(), ..outer };
-        let kind = match (&step.skill, &step.steps) {
-            (Some(_), Some(_)) => {
-                self.error(&at, "a step runs a `skill` or holds `steps`, not both", None);
+        let kinds = [step.skill.is_some(), step.script.is_some() || step.script_inline.is_some(), step.steps.is_some()];
+        if step.script.is_some() && step.script_inline.is_some() {
+            self.error(&at, "a script step has `script` (a file) or `script_inline`, not both", None);
+        }
+        if !kinds[1] {
+            for (field, set) in [
+                ("language", step.language.is_some()),
+                ("input_schema", step.input_schema.is_some()),
+                ("output_schema", step.output_schema.is_some()),
+            ] {
+                if set {
+                    self.error(&with(&at, &[field]), format!("`{field}` applies to a script step"), None);
+                }
+            }
+        }
+        let kind = match (kinds.iter().filter(|k| **k).count(), &step.skill, &step.steps) {
+            (n, ..) if n > 1 => {
+                self.error(&at, "a step runs one of `skill`, `script` (or `script_inline`) or a group of `steps`", None);
                 None
             }
-            (None, None) => {
+            (0, ..) => {
                 self.error(
                     &at,
                     format!("step `{name}` has nothing to run"),
-                    Some("give it `skill = \"path/to/skill.wasm\"`, or a group of `steps`".into()),
+                    Some("give it `skill = \"path/to/skill.wasm\"`, `script = \"file.py\"`, or a group of `steps`".into()),
                 );
                 None
             }
-            (Some(path), None) => {
+            (_, None, None) => {
+                if step.repeat.is_some() {
+                    self.error(&with(&at, &["repeat"]), "`repeat` applies to a group of steps", None);
+                }
+                self.script(&at, name, step).await.map(StepKind::Script)
+            }
+            (_, Some(path), _) => {
                 if step.repeat.is_some() {
                     self.error(
                         &with(&at, &["repeat"]),
@@ -528,7 +645,7 @@ impl<'a> Checker<'a> {
                 }
                 self.skill(&with(&at, &["skill"]), path).await.map(StepKind::Skill)
             }
-            (None, Some(inner)) => {
+            (_, None, Some(inner)) => {
                 if step.retry.is_some() {
                     self.error(
                         &with(&at, &["retry"]),
@@ -624,13 +741,18 @@ impl<'a> Checker<'a> {
             None => None,
             Some(f) => match (&f.value, &f.skill) {
                 (Some(v), None) => {
-                    if let Some(StepKind::Skill(s)) = &kind
-                        && let Err(v_err) = s.output_contract().check(v)
+                    let contract = match &kind {
+                        Some(StepKind::Skill(s)) => Some(s.output_contract().clone()),
+                        Some(StepKind::Script(sc)) => sc.output.clone(),
+                        _ => None,
+                    };
+                    if let Some(c) = contract
+                        && let Err(v_err) = c.check(v)
                     {
                         self.error(
                             &with(&at, &["fallback", "value"]),
-                            format!("the fallback value breaks the skill's output schema: {v_err}"),
-                            Some("a fallback stands in for the skill's output, so it must have the same shape".into()),
+                            format!("the fallback value breaks the step's output schema: {v_err}"),
+                            Some("a fallback stands in for the step's output, so it must have the same shape".into()),
                         );
                     }
                     Some(FallbackPlan::Value(v.clone()))
@@ -644,9 +766,13 @@ impl<'a> Checker<'a> {
                 }
             },
         };
-        // Data contracts: can the input mapping satisfy the skill's input schema?
-        if let Some(StepKind::Skill(skill)) = &kind {
-            let target = &skill.info().input_schema;
+        // Data contracts: can the input mapping satisfy the step's input schema?
+        let declared_input = match &kind {
+            Some(StepKind::Skill(skill)) => Some(skill.info().input_schema.clone()),
+            Some(StepKind::Script(sc)) => sc.input.as_ref().map(|c| c.schema().clone()),
+            _ => None,
+        };
+        if let Some(target) = &declared_input {
             let problems = match &input {
                 Some(t) => mapping_problems(t, target, siblings, input_schema.as_ref()),
                 None => match &input_schema {
@@ -654,15 +780,12 @@ impl<'a> Checker<'a> {
                     None => vec![],
                 },
             };
+            let help = match &step.skill {
+                Some(path) => format!("see `weft skill describe {path}` for its input schema"),
+                None => "see the step's `input_schema`".to_string(),
+            };
             for p in problems {
-                self.error(
-                    &with(&at, &["input"]),
-                    p,
-                    Some(format!(
-                        "see `weft skill describe {}` for its input schema",
-                        step.skill.as_deref().unwrap_or_default()
-                    )),
-                );
+                self.error(&with(&at, &["input"]), p, Some(help.clone()));
             }
         }
         let kind = kind?;
@@ -820,7 +943,14 @@ impl Workflow {
     /// runnable workflow or every error found.
     pub async fn check(sandbox: &Sandbox, source: SpecSource) -> Result<Workflow, SpecErrors> {
         let spec = source.parse()?;
-        let mut c = Checker { src: &source, sandbox, skills: HashMap::new(), errors: Vec::new(), warnings: Vec::new() };
+        let mut c = Checker {
+            src: &source,
+            sandbox,
+            skills: HashMap::new(),
+            runners: HashMap::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
         if spec.name.trim().is_empty() {
             c.error(&key(&["name"]), "the workflow needs a name", None);
         }

@@ -6,6 +6,7 @@ use super::clock::Clock;
 use super::expr::{ExprError, Scope, interpolate};
 use super::plan::{FallbackPlan, GroupPlan, ScopePlan, StepKind, StepPlan, Workflow};
 use crate::domain::breaker::{Admission, Breaker, Transition};
+use crate::domain::dag::Readiness;
 use crate::domain::events::{Event, FallbackSource, Record, RunError, RunStatus, StepStatus};
 use crate::domain::spec::{ItemFailure, OnFailure};
 use crate::domain::{Failure, Grants, OutcomeKind, Span};
@@ -332,13 +333,10 @@ fn run_scope(
 ) -> BoxFuture<'static, Result<IndexMap<String, Finished>, Escalation>> {
     Box::pin(async move {
         let mut done: IndexMap<String, Finished> = IndexMap::new();
-        let mut started: BTreeSet<String> = BTreeSet::new();
-        let mut finished: BTreeSet<String> = BTreeSet::new();
+        let mut readiness = Readiness::new(&scope.graph);
         let mut tasks: JoinSet<(String, Result<Finished, Escalation>)> = JoinSet::new();
         loop {
-            let ready: Vec<String> = scope.graph.ready(&started, &finished).into_iter().map(str::to_string).collect();
-            for name in ready {
-                started.insert(name.clone());
+            for name in readiness.take_ready() {
                 let step = scope.steps[&name].clone();
                 let (ctx, env) = (ctx.clone(), env.clone());
                 // A step's expressions can only read the steps it depends on:
@@ -352,7 +350,7 @@ fn run_scope(
             let Some(joined) = tasks.join_next().await else { break };
             match joined {
                 Ok((name, Ok(f))) => {
-                    finished.insert(name.clone());
+                    readiness.finished(&name);
                     done.insert(name, f);
                 }
                 Ok((_, Err(esc))) => {
@@ -516,7 +514,7 @@ async fn instance_body(
         None => scope.input.clone(),
     };
     match &step.kind {
-        StepKind::Skill(_) => match attempts(ctx, step, scope, path, &input).await? {
+        StepKind::Skill(_) | StepKind::Script(_) => match attempts(ctx, step, scope, path, &input).await? {
             Ok(output) => finish(ctx, path, StepStatus::Succeeded, output, None).await,
             Err(f) => give_up(ctx, step, path, path.to_string(), f, Some(&input)).await,
         },
@@ -536,9 +534,11 @@ async fn attempts(
     path: &str,
     input: &Value,
 ) -> Result<Result<Value, Failure>, Escalation> {
-    let StepKind::Skill(skill) = &step.kind else { unreachable!("attempts run skill steps") };
-    let input_text = input.to_string();
-    let breaker_key = skill.origin().to_string();
+    let breaker_key = match &step.kind {
+        StepKind::Skill(skill) => skill.origin().to_string(),
+        StepKind::Script(sc) => format!("script {}", sc.filename),
+        StepKind::Group(_) => unreachable!("attempts run skill and script steps"),
+    };
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -574,7 +574,7 @@ async fn attempts(
                     grants.env.insert("WEFT_ATTEMPT".into(), attempt.to_string());
                     let _slot = ctx.slots.acquire().await.expect("the slots are never closed");
                     let opts = RunOptions { limits: step.limits.clone(), grants, tools: None };
-                    skill.run(&input_text, &opts).await.result
+                    invoke(step, input, &opts).await
                 }
             },
         };
@@ -611,6 +611,30 @@ async fn attempts(
         })
         .await?;
         ctx.clock.sleep(delay).await;
+    }
+}
+
+/// One call of what a skill or script step runs, with the step's own
+/// contracts checked around a script.
+async fn invoke(step: &StepPlan, input: &Value, opts: &RunOptions) -> Result<Value, Failure> {
+    match &step.kind {
+        StepKind::Skill(skill) => skill.run(&input.to_string(), opts).await.result,
+        StepKind::Script(sc) => {
+            if let Some(c) = &sc.input
+                && let Err(v) = c.check(input)
+            {
+                return Err(Failure::new(OutcomeKind::InvalidInput, format!("the input breaks the step's input_schema: {v}")));
+            }
+            let wrapped = crate::scripts::runner_input(&sc.source, input, &sc.filename);
+            let output = sc.runner.run(&wrapped, opts).await.result?;
+            if let Some(c) = &sc.output
+                && let Err(v) = c.check(&output)
+            {
+                return Err(Failure::new(OutcomeKind::ContractViolation, format!("the output breaks the step's output_schema: {v}")));
+            }
+            Ok(output)
+        }
+        StepKind::Group(_) => unreachable!("groups are not invoked"),
     }
 }
 
