@@ -15,10 +15,13 @@ all: build
 setup:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-## skills: build every skill and fixture component into target/skills/.
+## skills: build every skill, fixture and script runner component into target/skills/
+## (Rust skills with cargo; the Python and JavaScript runners and skills with the
+## pinned componentize-py and componentize-qjs that tools/setup.sh installs).
 skills: setup
 	@cd skills && $(CARGO) build --release $(CARGO_QUIET)
 	@./skills/collect.sh
+	@./runners/build.sh
 
 ## build: the CLI at target/release/weft and every skill at target/skills/.
 build: skills

@@ -15,14 +15,16 @@ use weft::journal::sqlite::SqliteJournal;
 use weft::journal::{Journal, RunMeta};
 use weft::sandbox::{RunOptions, Sandbox, SandboxConfig};
 
+/// A target as text (`p50 ≤ 20 µs`) and the test it means.
+type Target = (String, Box<dyn Fn(f64) -> bool>);
+
 /// One figure of the table.
 struct Figure {
     name: String,
     unit: &'static str,
     median: f64,
     p99: Option<f64>,
-    /// The target, as text (`p50 ≤ 20 µs`), and the test it means.
-    target: Option<(String, Box<dyn Fn(f64) -> bool>)>,
+    target: Option<Target>,
     baseline: Option<(String, f64)>,
 }
 
@@ -73,7 +75,8 @@ fn skill(name: &str) -> PathBuf {
 }
 
 fn sandbox() -> Sandbox {
-    Sandbox::new(SandboxConfig { cache_dir: Some(root().join("target/bench/cache")), ..SandboxConfig::default() }).unwrap()
+    Sandbox::new(SandboxConfig { cache_dir: Some(root().join("target/bench/cache")), ..SandboxConfig::default() })
+        .unwrap()
 }
 
 async fn trivial_call(sb: &Sandbox, figures: &mut Vec<Figure>) {
@@ -114,7 +117,8 @@ async fn trivial_call(sb: &Sandbox, figures: &mut Vec<Figure>) {
 
 /// A spec of `n` sequential echo steps.
 fn chain_spec(dir: &Path, n: usize) -> PathBuf {
-    let mut text = format!("name = \"chain-{n}\"\noutput = \"steps.s{}.output\"\nrun = {{ max_attempts = {} }}\n", n - 1, n * 2);
+    let mut text =
+        format!("name = \"chain-{n}\"\noutput = \"steps.s{}.output\"\nrun = {{ max_attempts = {} }}\n", n - 1, n * 2);
     let echo = skill("echo");
     for i in 0..n {
         text.push_str(&format!("[steps.s{i}]\nskill = \"{}\"\n", echo.display()));
@@ -230,7 +234,8 @@ fn write(figures: &[Figure]) {
     std::fs::create_dir_all(&dir).unwrap();
     let json: Vec<Value> = figures.iter().map(Figure::json).collect();
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    let mut md = String::from("| figure | median | p99 | target | baseline | ratio | met |\n|---|---|---|---|---|---|---|\n");
+    let mut md =
+        String::from("| figure | median | p99 | target | baseline | ratio | met |\n|---|---|---|---|---|---|---|\n");
     for f in figures {
         let p99 = f.p99.map(|p| format!("{} {}", fmt(p), f.unit)).unwrap_or_else(|| "—".into());
         let target = f.target.as_ref().map_or("—".to_string(), |(t, _)| t.clone());
@@ -241,15 +246,31 @@ fn write(figures: &[Figure]) {
             Some(false) => "**no**",
             None => "—",
         };
-        md.push_str(&format!("| {} | {} {} | {p99} | {target} | {baseline} | {ratio} | {met} |\n", f.name, fmt(f.median), f.unit));
+        md.push_str(&format!(
+            "| {} | {} {} | {p99} | {target} | {baseline} | {ratio} | {met} |\n",
+            f.name,
+            fmt(f.median),
+            f.unit
+        ));
     }
-    md.push_str(&format!("\nMachine: {} cores, {}; measured {}.\n", num_cpus(), std::env::consts::ARCH, humantime::format_rfc3339_seconds(std::time::SystemTime::now())));
+    md.push_str(&format!(
+        "\nMachine: {} cores, {}; measured {}.\n",
+        num_cpus(),
+        std::env::consts::ARCH,
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    ));
     std::fs::write(dir.join("results.md"), &md).unwrap();
     println!("{md}");
 }
 
 fn fmt(x: f64) -> String {
-    if x >= 1000.0 { format!("{x:.0}") } else if x >= 10.0 { format!("{x:.1}") } else { format!("{x:.2}") }
+    if x >= 1000.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 fn main() {

@@ -14,5 +14,6 @@ pub mod contract;
 pub mod domain;
 pub mod engine;
 pub mod journal;
+pub mod mcp;
 pub mod sandbox;
 pub mod scripts;

@@ -20,7 +20,9 @@ pub fn runners_dir() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
         for up in exe.ancestors().skip(1).take(3) {
             let candidate = up.join("skills");
-            if candidate.join(Language::Python.runner_file()).exists() || candidate.join(Language::Javascript.runner_file()).exists() {
+            if candidate.join(Language::Python.runner_file()).exists()
+                || candidate.join(Language::Javascript.runner_file()).exists()
+            {
                 return candidate;
             }
         }
@@ -32,7 +34,9 @@ pub fn runners_dir() -> PathBuf {
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     /// The runner component was never built.
-    #[error("the {lang} runner is not built (looked for {path}); build it with `make build`, or point WEFT_RUNNERS_DIR at it")]
+    #[error(
+        "the {lang} runner is not built (looked for {path}); build it with `make build`, or point WEFT_RUNNERS_DIR at it"
+    )]
     Missing {
         /// The language.
         lang: &'static str,

@@ -13,7 +13,6 @@ import builtins
 import json
 import linecache
 import reprlib
-import sys
 import traceback
 import types
 
@@ -24,63 +23,86 @@ from wit_world.imports.types import ErrorKind, SkillError, SkillInfo
 
 # The standard library offered to scripts: imported now so that it is in the
 # snapshot (`import x` in a script then finds it in sys.modules).
-import abc  # noqa: F401,E402
-import array  # noqa: F401,E402
-import ast  # noqa: F401,E402
-import base64  # noqa: F401,E402
-import binascii  # noqa: F401,E402
-import bisect  # noqa: F401,E402
-import calendar  # noqa: F401,E402
-import cmath  # noqa: F401,E402
-import collections  # noqa: F401,E402
-import collections.abc  # noqa: F401,E402
-import colorsys  # noqa: F401,E402
-import contextlib  # noqa: F401,E402
-import copy  # noqa: F401,E402
-import csv  # noqa: F401,E402
-import dataclasses  # noqa: F401,E402
-import datetime  # noqa: F401,E402
-import decimal  # noqa: F401,E402
-import difflib  # noqa: F401,E402
-import enum  # noqa: F401,E402
-import errno  # noqa: F401,E402
-import fnmatch  # noqa: F401,E402
-import fractions  # noqa: F401,E402
-import functools  # noqa: F401,E402
-import glob  # noqa: F401,E402
-import graphlib  # noqa: F401,E402
-import hashlib  # noqa: F401,E402
-import heapq  # noqa: F401,E402
-import hmac  # noqa: F401,E402
-import html  # noqa: F401,E402
-import html.parser  # noqa: F401,E402
-import io  # noqa: F401,E402
-import ipaddress  # noqa: F401,E402
-import itertools  # noqa: F401,E402
-import keyword  # noqa: F401,E402
-import math  # noqa: F401,E402
-import numbers  # noqa: F401,E402
-import operator  # noqa: F401,E402
-import os  # noqa: F401,E402
-import os.path  # noqa: F401,E402
-import pathlib  # noqa: F401,E402
-import pprint  # noqa: F401,E402
-import random  # noqa: F401,E402
-import re  # noqa: F401,E402
-import secrets  # noqa: F401,E402
-import shlex  # noqa: F401,E402
-import socket  # noqa: F401,E402
-import statistics  # noqa: F401,E402
-import string  # noqa: F401,E402
-import struct  # noqa: F401,E402
-import textwrap  # noqa: F401,E402
-import time  # noqa: F401,E402
-import tomllib  # noqa: F401,E402
-import typing  # noqa: F401,E402
-import unicodedata  # noqa: F401,E402
-import urllib.parse  # noqa: F401,E402
-import uuid  # noqa: F401,E402
-import zlib  # noqa: F401,E402
+import abc  # noqa: E402,F401
+import array  # noqa: E402,F401
+import ast  # noqa: E402,F401
+import base64  # noqa: E402,F401
+import binascii  # noqa: E402,F401
+import bisect  # noqa: E402,F401
+import calendar  # noqa: E402,F401
+import cmath  # noqa: E402,F401
+import codecs  # noqa: E402,F401
+import collections  # noqa: E402,F401
+import collections.abc  # noqa: E402,F401
+import colorsys  # noqa: E402,F401
+import configparser  # noqa: E402,F401
+import contextlib  # noqa: E402,F401
+import contextvars  # noqa: E402,F401
+import copy  # noqa: E402,F401
+import csv  # noqa: E402,F401
+import dataclasses  # noqa: E402,F401
+import datetime  # noqa: E402,F401
+import decimal  # noqa: E402,F401
+import difflib  # noqa: E402,F401
+import email  # noqa: E402,F401
+import email.message  # noqa: E402,F401
+import email.parser  # noqa: E402,F401
+import email.utils  # noqa: E402,F401
+import enum  # noqa: E402,F401
+import errno  # noqa: E402,F401
+import fnmatch  # noqa: E402,F401
+import fractions  # noqa: E402,F401
+import functools  # noqa: E402,F401
+import glob  # noqa: E402,F401
+import graphlib  # noqa: E402,F401
+import gzip  # noqa: E402,F401
+import hashlib  # noqa: E402,F401
+import heapq  # noqa: E402,F401
+import hmac  # noqa: E402,F401
+import html  # noqa: E402,F401
+import html.entities  # noqa: E402,F401
+import html.parser  # noqa: E402,F401
+import io  # noqa: E402,F401
+import ipaddress  # noqa: E402,F401
+import itertools  # noqa: E402,F401
+import json  # noqa: E402,F401
+import keyword  # noqa: E402,F401
+import logging  # noqa: E402,F401
+import math  # noqa: E402,F401
+import mimetypes  # noqa: E402,F401
+import numbers  # noqa: E402,F401
+import operator  # noqa: E402,F401
+import os  # noqa: E402,F401
+import os.path  # noqa: E402,F401
+import pathlib  # noqa: E402,F401
+import pickle  # noqa: E402,F401
+import plistlib  # noqa: E402,F401
+import pprint  # noqa: E402,F401
+import queue  # noqa: E402,F401
+import quopri  # noqa: E402,F401
+import random  # noqa: E402,F401
+import re  # noqa: E402,F401
+import secrets  # noqa: E402,F401
+import shlex  # noqa: E402,F401
+import shutil  # noqa: E402,F401
+import socket  # noqa: E402,F401
+import sqlite3  # noqa: E402,F401
+import statistics  # noqa: E402,F401
+import string  # noqa: E402,F401
+import struct  # noqa: E402,F401
+import tarfile  # noqa: E402,F401
+import tempfile  # noqa: E402,F401
+import textwrap  # noqa: E402,F401
+import time  # noqa: E402,F401
+import tomllib  # noqa: E402,F401
+import typing  # noqa: E402,F401
+import unicodedata  # noqa: E402,F401
+import urllib.parse  # noqa: E402,F401
+import uuid  # noqa: E402,F401
+import xml.dom.minidom  # noqa: E402,F401
+import xml.etree.ElementTree  # noqa: E402,F401
+import zipfile  # noqa: E402,F401
+import zlib  # noqa: E402,F401
 
 NAME = "python-runner"
 VERSION = "0.1.0"

@@ -182,7 +182,7 @@ fn run_with_a_fault_shows_retries_and_the_fallback() {
 fn a_failed_run_exits_1_naming_the_step() {
     let (spec, input) = example();
     let out = weft().arg("run").arg(&spec).args(["--input", &input, "--fault", "total=permanent"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("failed at step `total`: permanent: injected fault"), "{err}");
 }

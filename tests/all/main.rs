@@ -14,3 +14,5 @@ mod hostile;
 mod journal;
 mod limits;
 mod load;
+mod mcp_client;
+mod scripts;

@@ -453,3 +453,51 @@ async fn the_run_input_is_checked_against_the_input_schema() {
     assert!(e.message.contains("\"text\" is a required property"), "{}", e.message);
     assert!(r.report.steps.is_empty(), "no step ran");
 }
+
+#[tokio::test]
+async fn script_steps_run_files_and_inline_source_with_their_contracts() {
+    let s = spec(
+        r#"
+        name = "scripts"
+        output = "{'py': steps.py.output, 'js': steps.js.output}"
+
+        [steps.py]
+        script = "double.py"
+        input = { n = 21 }
+        input_schema = { type = "object", required = ["n"], properties = { n = { type = "integer" } } }
+        output_schema = { type = "object", required = ["n"] }
+
+        [steps.js]
+        script_inline = "function run(input) { return { shout: input.word.toUpperCase() }; }"
+        language = "javascript"
+        input = { word = "'quiet'" }
+        "#,
+    );
+    std::fs::write(s.dir.path().join("double.py"), "def run(input):\n    return {\"n\": input[\"n\"] * 2}\n").unwrap();
+    let r = run(&s, json!(null)).await;
+    assert_eq!(r.outcome.status, RunStatus::Succeeded, "{:?}", r.outcome.error);
+    assert_eq!(r.outcome.output, json!({"py": {"n": 42}, "js": {"shout": "QUIET"}}));
+}
+
+#[tokio::test]
+async fn a_script_steps_contracts_are_enforced() {
+    let s = spec(
+        r#"
+        name = "script-contracts"
+        [steps.wrong_output]
+        script_inline = "def run(input):\n    return {'n': 'not a number'}"
+        language = "python"
+        output_schema = { type = "object", properties = { n = { type = "integer" } } }
+        "#,
+    );
+    let r = run(&s, json!(null)).await;
+    let e = r.outcome.error.unwrap();
+    assert_eq!((e.step.as_str(), e.kind), ("wrong_output", OutcomeKind::ContractViolation));
+    assert!(e.message.contains("at /n:"), "{}", e.message);
+
+    let s = spec(
+        "name = \"bad-input\"\n[steps.s]\nscript_inline = \"def run(i): return i\"\nlanguage = \"python\"\ninput = { x = 1 }\ninput_schema = { type = \"object\", required = [\"y\"] }\n",
+    );
+    let err = check(&s).await.err().expect("the mapping cannot satisfy the script's input_schema");
+    assert!(err.to_string().contains("the mapping gives no `y`"), "{err}");
+}

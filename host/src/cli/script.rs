@@ -4,8 +4,8 @@
 use super::Exit;
 use super::args::{GrantArgs, InputArgs, LimitArgs};
 use super::skill::print_report;
-use crate::scripts::{Language, load_runner, runner_input};
 use crate::sandbox::{RunOptions, Sandbox, SandboxConfig};
+use crate::scripts::{Language, load_runner, runner_input};
 use anyhow::Context;
 use serde_json::json;
 use std::path::PathBuf;
@@ -42,12 +42,16 @@ pub(crate) async fn run(cmd: ScriptCommand) -> anyhow::Result<u8> {
         None => {
             return Err(Exit {
                 code: Exit::USAGE,
-                message: format!("{}: cannot tell the language from the extension; use .py or .js, or --language", file.display()),
+                message: format!(
+                    "{}: cannot tell the language from the extension; use .py or .js, or --language",
+                    file.display()
+                ),
             }
             .into());
         }
     };
-    let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read the script {}", file.display()))?;
+    let source =
+        std::fs::read_to_string(&file).with_context(|| format!("cannot read the script {}", file.display()))?;
     let input: serde_json::Value = serde_json::from_str(&input.read()?)?;
     let opts = RunOptions { limits: limits.limits()?, grants: grants.grants()?, tools: None };
     let sandbox = Sandbox::new(SandboxConfig::default())?;

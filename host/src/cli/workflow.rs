@@ -151,7 +151,10 @@ fn describe_step(prefix: &str, name: &str, step: &StepPlan, dir: &Path, out: &mu
                 .unwrap_or_else(|_| s.origin().to_string());
             format!("skill {rel} ({} {})", s.info().name, s.info().version)
         }
-        StepKind::Script(sc) => format!("{} script {} (runner {})", sc.language.as_str(), sc.filename, sc.runner.info().version),
+        StepKind::Script(sc) => {
+            format!("{} script {} (runner {})", sc.language.as_str(), sc.filename, sc.runner.info().version)
+        }
+        StepKind::Tool(t) => format!("tool {} on MCP server {}", t.tool, t.server),
         StepKind::Group(g) => match &g.repeat {
             Some((until, n)) => format!("group, repeated until `{}` (at most {n} times)", until.source()),
             None => "group".to_string(),
@@ -163,6 +166,7 @@ fn describe_step(prefix: &str, name: &str, step: &StepPlan, dir: &Path, out: &mu
     grants.extend(g.write.iter().map(|d| format!("write {d}")));
     grants.extend(g.env.keys().map(|k| format!("env {k}")));
     grants.extend(g.inherit_env.iter().map(|k| format!("env {k} (from host)")));
+    grants.extend(g.servers.iter().map(|k| format!("MCP server {k}")));
     out.push(json!({
         "step": path,
         "runs": what,

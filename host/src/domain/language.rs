@@ -49,4 +49,3 @@ impl std::str::FromStr for Language {
         }
     }
 }
-

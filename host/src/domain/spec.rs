@@ -45,9 +45,48 @@ pub struct WorkflowSpec {
     /// Convergence limits for the whole run.
     #[serde(default, skip_serializing_if = "RunLimits::is_empty")]
     pub run: RunLimits,
-    /// The steps, by name. Names are identifiers: letters, digits, `_` and `-`.
+    /// MCP servers the workflow uses, by name: started (or connected to) on
+    /// first use and shut down when the run ends.
+    /// Example: `[servers.git]`
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub servers: IndexMap<String, ServerSpec>,
+    /// The steps, by name. Names are identifiers: letters, digits and `_`.
     /// Example: `[steps.count]`
     pub steps: IndexMap<String, StepSpec>,
+}
+
+/// An MCP server: a command speaking MCP over stdio, or a streamable HTTP URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// The program to start; it speaks MCP on its stdin and stdout.
+    /// Example: `command = "npx"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Its arguments. `${{ expr }}` inserts a CEL value of the run's `input`.
+    /// Example: `args = ["-y", "@modelcontextprotocol/server-filesystem", "${{ input.repo }}"]`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables set for it (besides `PATH` and `HOME`, it gets nothing else).
+    /// Example: `env = { LOG_LEVEL = "warn" }`
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Host environment variables passed through to it.
+    /// Example: `inherit_env = ["GITHUB_TOKEN"]`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherit_env: Vec<String>,
+    /// Its working directory, relative to the spec file.
+    /// Example: `cwd = "."`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// A streamable HTTP endpoint instead of a command.
+    /// Example: `url = "http://127.0.0.1:8000/mcp"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// How long starting and initialising it may take. Default: `30s`.
+    /// Example: `startup_timeout = "10s"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_timeout: Option<Span>,
 }
 
 /// Settings every step inherits unless it says otherwise.
@@ -187,6 +226,10 @@ pub struct GrantSpec {
     /// Example: `inherit_env = ["API_TOKEN"]`
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inherit_env: Vec<String>,
+    /// MCP servers (of `[servers]`) whose tools the step's skill or script may call.
+    /// Example: `servers = ["git"]`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
 }
 
 impl GrantSpec {
@@ -195,7 +238,7 @@ impl GrantSpec {
     }
 }
 
-/// One step of a workflow: a skill, a script, or a group of steps.
+/// One step of a workflow: a skill, a script, an MCP tool, or a group of steps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -228,6 +271,19 @@ pub struct StepSpec {
     /// Example: `output_schema = { type = "array" }`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
+    /// An MCP tool to call (with `server`); the step's input is its arguments
+    /// and its output the tool's result as JSON.
+    /// Example: `tool = "git_log"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The server of `tool`, one of `[servers]`.
+    /// Example: `server = "git"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The outcome kind when the tool reports an error (`isError`). Default: `transient`.
+    /// Example: `tool_error = "permanent"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_error: Option<super::OutcomeKind>,
     /// A group of steps run as one, with its own scope (`steps.*` are its own
     /// steps; `input` is the group's input).
     /// Example: `[steps.document.steps.generate]`

@@ -51,6 +51,8 @@ pub struct Workflow {
     pub output: Option<Template>,
     /// The top-level steps.
     pub root: Arc<ScopePlan>,
+    /// The MCP servers it declares.
+    pub servers: Vec<crate::mcp::client::ServerPlan>,
     /// Warnings found while checking.
     pub warnings: Vec<Diagnostic>,
     /// BLAKE3 of the spec text and every skill's bytes: what a resumed run must match.
@@ -71,6 +73,8 @@ pub enum StepKind {
     Skill(Skill),
     /// A script, run by its language's runner.
     Script(ScriptPlan),
+    /// A tool on an MCP server.
+    Tool(ToolPlan),
     /// A group of steps with their own scope.
     Group(GroupPlan),
 }
@@ -85,6 +89,20 @@ pub struct ScriptPlan {
     pub source: Arc<str>,
     /// Its name in tracebacks (the file name, or `NAME.inline.py`).
     pub filename: String,
+    /// The step's declared input contract.
+    pub input: Option<Contract>,
+    /// The step's declared output contract.
+    pub output: Option<Contract>,
+}
+
+/// An MCP tool step, resolved.
+pub struct ToolPlan {
+    /// The server, one of the workflow's `[servers]`.
+    pub server: String,
+    /// The tool.
+    pub tool: String,
+    /// The kind of failure when the tool reports an error.
+    pub tool_error: crate::domain::OutcomeKind,
     /// The step's declared input contract.
     pub input: Option<Contract>,
     /// The step's declared output contract.
@@ -120,6 +138,8 @@ pub struct GrantPlan {
     pub env: BTreeMap<String, String>,
     /// Host variables passed through.
     pub inherit_env: Vec<String>,
+    /// MCP servers the guest may call.
+    pub servers: Vec<String>,
 }
 
 /// One step, compiled.
@@ -157,7 +177,7 @@ impl StepPlan {
     pub fn skill(&self) -> Option<&Skill> {
         match &self.kind {
             StepKind::Skill(s) => Some(s),
-            StepKind::Script(_) | StepKind::Group(_) => None,
+            StepKind::Script(_) | StepKind::Tool(_) | StepKind::Group(_) => None,
         }
     }
 
@@ -166,6 +186,7 @@ impl StepPlan {
         match &self.kind {
             StepKind::Skill(s) => (Some(&s.info().input_schema), Some(&s.info().output_schema)),
             StepKind::Script(sc) => (sc.input.as_ref().map(Contract::schema), sc.output.as_ref().map(Contract::schema)),
+            StepKind::Tool(t) => (t.input.as_ref().map(Contract::schema), t.output.as_ref().map(Contract::schema)),
             StepKind::Group(_) => (None, None),
         }
     }
@@ -183,6 +204,7 @@ struct Checker<'a> {
     sandbox: &'a Sandbox,
     skills: HashMap<PathBuf, Result<Skill, String>>,
     runners: HashMap<crate::domain::language::Language, Result<Skill, String>>,
+    servers: Vec<String>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -263,6 +285,46 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn contracts(&mut self, at: &[String], step: &StepSpec) -> (Option<Contract>, Option<Contract>) {
+        let mut contract = |field: &str, schema: &Option<Value>| {
+            schema.as_ref().and_then(|s| match Contract::new(s.clone()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.error(&with(at, &[field]), e.to_string(), None);
+                    None
+                }
+            })
+        };
+        (contract("input_schema", &step.input_schema), contract("output_schema", &step.output_schema))
+    }
+
+    fn tool(&mut self, at: &[String], step: &StepSpec) -> Option<ToolPlan> {
+        let (Some(tool), Some(server)) = (&step.tool, &step.server) else {
+            self.error(
+                at,
+                "an MCP tool step needs both `tool` and `server`",
+                Some("e.g. tool = \"git_log\", server = \"git\"".into()),
+            );
+            return None;
+        };
+        if !self.servers.contains(server) {
+            self.error(
+                &with(at, &["server"]),
+                format!("unknown MCP server `{server}`"),
+                suggest(server, self.servers.iter()).or_else(|| Some("declare it under [servers.NAME]".into())),
+            );
+            return None;
+        }
+        let (input, output) = self.contracts(at, step);
+        Some(ToolPlan {
+            server: server.clone(),
+            tool: tool.clone(),
+            tool_error: step.tool_error.unwrap_or(crate::domain::OutcomeKind::Transient),
+            input,
+            output,
+        })
+    }
+
     async fn script(&mut self, at: &[String], name: &str, step: &StepSpec) -> Option<ScriptPlan> {
         use crate::domain::language::Language;
         let (source, filename, language) = match (&step.script, &step.script_inline) {
@@ -317,17 +379,7 @@ impl<'a> Checker<'a> {
                 return None;
             }
         };
-        let mut contract = |field: &str, schema: &Option<Value>| {
-            schema.as_ref().and_then(|s| match Contract::new(s.clone()) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    self.error(&with(at, &[field]), e.to_string(), None);
-                    None
-                }
-            })
-        };
-        let input = contract("input_schema", &step.input_schema);
-        let output = contract("output_schema", &step.output_schema);
+        let (input, output) = self.contracts(at, step);
         Some(ScriptPlan { runner, language, source: source.into(), filename, input, output })
     }
 
@@ -446,11 +498,21 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        for server in &g.servers {
+            if !self.servers.contains(server) {
+                self.error(
+                    &with(at, &["grants", "servers"]),
+                    format!("grants unknown MCP server `{server}`"),
+                    suggest(server, self.servers.iter()).or_else(|| Some("declare it under [servers.NAME]".into())),
+                );
+            }
+        }
         GrantPlan {
             read: g.read.clone(),
             write: g.write.clone(),
             env: g.env.clone(),
             inherit_env: g.inherit_env.clone(),
+            servers: g.servers.clone(),
         }
     }
 
@@ -594,34 +656,48 @@ impl<'a> Checker<'a> {
         input_schema: Option<Value>,
     ) -> Option<StepPlan> {
         let b = Bindings { item: outer.item || step.for_each.is_some(), ..outer };
-        let kinds = [step.skill.is_some(), step.script.is_some() || step.script_inline.is_some(), step.steps.is_some()];
+        let kinds = [
+            step.skill.is_some(),
+            step.script.is_some() || step.script_inline.is_some(),
+            step.steps.is_some(),
+            step.tool.is_some() || step.server.is_some(),
+        ];
         if step.script.is_some() && step.script_inline.is_some() {
             self.error(&at, "a script step has `script` (a file) or `script_inline`, not both", None);
         }
-        if !kinds[1] {
+        if !kinds[3] && step.tool_error.is_some() {
+            self.error(&with(&at, &["tool_error"]), "`tool_error` applies to an MCP tool step", None);
+        }
+        if !kinds[1] && !kinds[3] {
             for (field, set) in [
                 ("language", step.language.is_some()),
                 ("input_schema", step.input_schema.is_some()),
                 ("output_schema", step.output_schema.is_some()),
             ] {
                 if set {
-                    self.error(&with(&at, &[field]), format!("`{field}` applies to a script step"), None);
+                    let what = if field == "language" { "a script step" } else { "a script or tool step" };
+                    self.error(&with(&at, &[field]), format!("`{field}` applies to {what}"), None);
                 }
             }
         }
         let kind = match (kinds.iter().filter(|k| **k).count(), &step.skill, &step.steps) {
             (n, ..) if n > 1 => {
-                self.error(&at, "a step runs one of `skill`, `script` (or `script_inline`) or a group of `steps`", None);
+                self.error(
+                    &at,
+                    "a step runs one of `skill`, `script` (or `script_inline`), `tool` or a group of `steps`",
+                    None,
+                );
                 None
             }
             (0, ..) => {
                 self.error(
                     &at,
                     format!("step `{name}` has nothing to run"),
-                    Some("give it `skill = \"path/to/skill.wasm\"`, `script = \"file.py\"`, or a group of `steps`".into()),
+                    Some("give it `skill = \"path/to/skill.wasm\"`, `script = \"file.py\"`, `tool` and `server`, or a group of `steps`".into()),
                 );
                 None
             }
+            (_, None, None) if kinds[3] => self.tool(&at, step).map(StepKind::Tool),
             (_, None, None) => {
                 if step.repeat.is_some() {
                     self.error(&with(&at, &["repeat"]), "`repeat` applies to a group of steps", None);
@@ -744,6 +820,7 @@ impl<'a> Checker<'a> {
                     let contract = match &kind {
                         Some(StepKind::Skill(s)) => Some(s.output_contract().clone()),
                         Some(StepKind::Script(sc)) => sc.output.clone(),
+                        Some(StepKind::Tool(t)) => t.output.clone(),
                         _ => None,
                     };
                     if let Some(c) = contract
@@ -770,6 +847,7 @@ impl<'a> Checker<'a> {
         let declared_input = match &kind {
             Some(StepKind::Skill(skill)) => Some(skill.info().input_schema.clone()),
             Some(StepKind::Script(sc)) => sc.input.as_ref().map(|c| c.schema().clone()),
+            Some(StepKind::Tool(t)) => t.input.as_ref().map(|c| c.schema().clone()),
             _ => None,
         };
         if let Some(target) = &declared_input {
@@ -948,6 +1026,7 @@ impl Workflow {
             sandbox,
             skills: HashMap::new(),
             runners: HashMap::new(),
+            servers: spec.servers.keys().cloned().collect(),
             errors: Vec::new(),
             warnings: Vec::new(),
         };
@@ -979,6 +1058,42 @@ impl Workflow {
         }
         if settings.concurrency == 0 {
             c.error(&key(&["run", "concurrency"]), "concurrency must be at least 1", None);
+        }
+        let mut servers = Vec::new();
+        for (name, server) in &spec.servers {
+            let at = key(&["servers", name.as_str()]);
+            match (&server.command, &server.url) {
+                (Some(_), Some(_)) | (None, None) => {
+                    c.error(&at, "an MCP server has a `command` (stdio) or a `url` (streamable HTTP)", None);
+                }
+                (Some(cmd), None) => {
+                    if !crate::mcp::client::command_exists(cmd, &source.dir) {
+                        c.warn(
+                            &with(&at, &["command"]),
+                            format!("`{cmd}` is not on PATH; the server will fail to start"),
+                            None,
+                        );
+                    }
+                }
+                (None, Some(url)) => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        c.error(&with(&at, &["url"]), format!("`{url}` is not an http(s) URL"), None);
+                    }
+                }
+            }
+            for a in &server.args {
+                if let Ok(exprs) = interpolated(a) {
+                    let refs: Vec<&Expression> = exprs.iter().collect();
+                    c.check_vars(&with(&at, &["args"]), &refs, Bindings::default(), false);
+                } else {
+                    c.error(&with(&at, &["args"]), format!("`{a}` has a `${{{{` without its closing `}}}}`"), None);
+                }
+            }
+            servers.push(crate::mcp::client::ServerPlan {
+                name: name.clone(),
+                spec: server.clone(),
+                dir: source.dir.clone(),
+            });
         }
         let root = c.scope(key(&["steps"]), &spec.steps, &spec, Bindings::default(), spec.input_schema.clone()).await;
         let output = spec.output.as_ref().and_then(|m| c.template(&key(&["output"]), m));
@@ -1016,6 +1131,7 @@ impl Workflow {
             output_contract,
             output,
             root: root.expect("no errors means every step compiled"),
+            servers,
             warnings,
             spec,
         })

@@ -60,10 +60,14 @@ pub struct Tee(pub Vec<Arc<dyn EventSink>>);
 impl EventSink for Tee {
     fn record<'a>(&'a self, run_id: &'a str, record: &'a Record) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
+            // Every sink sees every event, even if one of them fails.
+            let mut first_error = None;
             for s in &self.0 {
-                s.record(run_id, record).await?;
+                if let Err(e) = s.record(run_id, record).await {
+                    first_error.get_or_insert(e);
+                }
             }
-            Ok(())
+            first_error.map_or(Ok(()), Err)
         })
     }
 }
@@ -149,6 +153,7 @@ struct Escalation {
 
 struct Ctx {
     wf: Arc<Workflow>,
+    mcp: Arc<crate::mcp::client::McpPool>,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn EventSink>,
     run_id: String,
@@ -235,7 +240,9 @@ impl Executor {
     /// Runs `wf` to the end. Never hangs: the run deadline, the attempt
     /// budget, per-attempt timeouts and loop limits all bound it.
     pub async fn run(&self, wf: Arc<Workflow>, req: RunRequest) -> RunOutcome {
+        let mcp = Arc::new(crate::mcp::client::McpPool::new(wf.servers.clone(), req.input.clone()));
         let ctx = Arc::new(Ctx {
+            mcp: mcp.clone(),
             clock: self.clock.clone(),
             sink: req.sink.clone(),
             run_id: req.run_id.clone(),
@@ -250,6 +257,7 @@ impl Executor {
             wf: wf.clone(),
         });
         let result = Self::drive(ctx.clone(), &req.input, req.resumed).await;
+        mcp.shutdown().await;
         let (status, output, error) = match result {
             Ok(output) => (RunStatus::Succeeded, output, None),
             Err(esc) => (
@@ -514,10 +522,12 @@ async fn instance_body(
         None => scope.input.clone(),
     };
     match &step.kind {
-        StepKind::Skill(_) | StepKind::Script(_) => match attempts(ctx, step, scope, path, &input).await? {
-            Ok(output) => finish(ctx, path, StepStatus::Succeeded, output, None).await,
-            Err(f) => give_up(ctx, step, path, path.to_string(), f, Some(&input)).await,
-        },
+        StepKind::Skill(_) | StepKind::Script(_) | StepKind::Tool(_) => {
+            match attempts(ctx, step, scope, path, &input).await? {
+                Ok(output) => finish(ctx, path, StepStatus::Succeeded, output, None).await,
+                Err(f) => give_up(ctx, step, path, path.to_string(), f, Some(&input)).await,
+            }
+        }
         StepKind::Group(g) => match run_group(ctx.clone(), g, scope, path, input.clone()).await {
             Ok(output) => finish(ctx, path, StepStatus::Succeeded, output, None).await,
             Err(esc) => give_up(ctx, step, path, esc.step, esc.failure, Some(&input)).await,
@@ -537,7 +547,8 @@ async fn attempts(
     let breaker_key = match &step.kind {
         StepKind::Skill(skill) => skill.origin().to_string(),
         StepKind::Script(sc) => format!("script {}", sc.filename),
-        StepKind::Group(_) => unreachable!("attempts run skill and script steps"),
+        StepKind::Tool(t) => format!("MCP server {}", t.server),
+        StepKind::Group(_) => unreachable!("attempts run skill, script and tool steps"),
     };
     let mut attempt = 0u32;
     loop {
@@ -573,8 +584,15 @@ async fn attempts(
                     grants.env.insert("WEFT_IDEMPOTENCY_KEY".into(), format!("{}/{path}", ctx.run_id));
                     grants.env.insert("WEFT_ATTEMPT".into(), attempt.to_string());
                     let _slot = ctx.slots.acquire().await.expect("the slots are never closed");
-                    let opts = RunOptions { limits: step.limits.clone(), grants, tools: None };
-                    invoke(step, input, &opts).await
+                    let tools: Option<Arc<dyn crate::sandbox::ToolGateway>> =
+                        (!grants.mcp_servers.is_empty()).then(|| {
+                            Arc::new(crate::mcp::client::Gateway {
+                                pool: ctx.mcp.clone(),
+                                timeout: step.limits.timeout,
+                            }) as _
+                        });
+                    let opts = RunOptions { limits: step.limits.clone(), grants, tools };
+                    invoke(ctx, step, input, &opts).await
                 }
             },
         };
@@ -616,21 +634,47 @@ async fn attempts(
 
 /// One call of what a skill or script step runs, with the step's own
 /// contracts checked around a script.
-async fn invoke(step: &StepPlan, input: &Value, opts: &RunOptions) -> Result<Value, Failure> {
+async fn invoke(ctx: &Ctx, step: &StepPlan, input: &Value, opts: &RunOptions) -> Result<Value, Failure> {
     match &step.kind {
+        StepKind::Tool(t) => {
+            if let Some(c) = &t.input
+                && let Err(v) = c.check(input)
+            {
+                return Err(Failure::new(
+                    OutcomeKind::InvalidInput,
+                    format!("the arguments break the step's input_schema: {v}"),
+                ));
+            }
+            let output = ctx.mcp.call(&t.server, &t.tool, input, opts.limits.timeout, t.tool_error).await?;
+            if let Some(c) = &t.output
+                && let Err(v) = c.check(&output)
+            {
+                return Err(Failure::new(
+                    OutcomeKind::ContractViolation,
+                    format!("the tool's result breaks the step's output_schema: {v}"),
+                ));
+            }
+            Ok(output)
+        }
         StepKind::Skill(skill) => skill.run(&input.to_string(), opts).await.result,
         StepKind::Script(sc) => {
             if let Some(c) = &sc.input
                 && let Err(v) = c.check(input)
             {
-                return Err(Failure::new(OutcomeKind::InvalidInput, format!("the input breaks the step's input_schema: {v}")));
+                return Err(Failure::new(
+                    OutcomeKind::InvalidInput,
+                    format!("the input breaks the step's input_schema: {v}"),
+                ));
             }
             let wrapped = crate::scripts::runner_input(&sc.source, input, &sc.filename);
             let output = sc.runner.run(&wrapped, opts).await.result?;
             if let Some(c) = &sc.output
                 && let Err(v) = c.check(&output)
             {
-                return Err(Failure::new(OutcomeKind::ContractViolation, format!("the output breaks the step's output_schema: {v}")));
+                return Err(Failure::new(
+                    OutcomeKind::ContractViolation,
+                    format!("the output breaks the step's output_schema: {v}"),
+                ));
             }
             Ok(output)
         }
@@ -662,6 +706,7 @@ fn resolve_grants(step: &StepPlan, scope: &Scope, dir: &Path) -> Result<Grants, 
     for (k, v) in &step.grants.env {
         g = g.env(k, v);
     }
+    g.mcp_servers = step.grants.servers.clone();
     for k in &step.grants.inherit_env {
         let v = std::env::var(k).map_err(|_| {
             Failure::new(

@@ -63,6 +63,19 @@ impl SqliteJournal {
             })?;
         }
         let err = storage(path);
+        // Processes opening the same new database at once take turns setting
+        // it up (WAL mode, migrations) under an advisory lock.
+        let lock_path = path.with_extension("db-setup.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .and_then(|f| f.lock().map(|()| f))
+            .map_err(|e| JournalError::Storage {
+                path: path.display().to_string(),
+                message: format!("cannot lock {}: {e}", lock_path.display()),
+            })?;
         let mut conn = Connection::open(path).map_err(&err)?;
         // Other processes may hold the database: wait for them, from the first statement on.
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(&err)?;
@@ -71,6 +84,7 @@ impl SqliteJournal {
         conn.pragma_update(None, "synchronous", "FULL").map_err(&err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(&err)?;
         migrate(&mut conn).map_err(&err)?;
+        drop(lock);
         Ok(SqliteJournal { path: path.to_path_buf(), conn: Arc::new(Mutex::new(conn)) })
     }
 

@@ -1,0 +1,6 @@
+// input: {}
+// flags: --timeout 1s
+// expect: timeout
+function run(input) {
+  for (;;) {}
+}

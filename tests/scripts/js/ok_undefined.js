@@ -1,0 +1,5 @@
+// A run that returns nothing (undefined) returns null.
+// input: {}
+// expect: ok
+// output: null
+function run(input) {}

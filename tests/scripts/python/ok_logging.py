@@ -1,0 +1,13 @@
+# Logging through the host, print() to the captured stdout, and `import weft`.
+# input: {"name": "weft"}
+# expect: ok
+# output: {"greeting": "hello, weft"}
+import weft as weft_module
+
+
+def run(input):
+    weft.info(f"greeting {input['name']}")
+    weft.log("warn", "this is a warning")
+    weft_module.debug("the imported module is the same helper")
+    print("to stdout")
+    return {"greeting": f"hello, {input['name']}"}
