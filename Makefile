@@ -27,21 +27,21 @@ skills: setup
 build: skills
 	@$(CARGO) build --release -p weft $(CARGO_QUIET)
 
-## demo: build everything, run a skill, then the example workflow (and rehearse a failure).
+## demo: the seed's job end to end: update the docs of the modules the latest
+## commit of a sample Python project changed, through real MCP servers, scripts
+## and a Rust validator, journaled in SQLite.
+DEMO := examples/docs-update
 demo: build
-	@echo '$$ weft skill run target/skills/word-count.wasm --input ...'
-	@target/release/weft skill run $(SKILLS_DIR)/word-count.wasm \
-		--input '{"text": "weft runs untrusted skills\nand composes them into workflows that always finish"}'
+	@$(DEMO)/make-sample-repo.sh $(DEMO)/sample
+	@echo '$$ weft run $(DEMO)/workflow.toml --input {"repo": ".../sample/repo", "commit": "HEAD", "out": ".../sample/out"}'
+	@target/release/weft run $(DEMO)/workflow.toml \
+		--input '{"repo": "$(CURDIR)/$(DEMO)/sample/repo", "commit": "HEAD", "out": "$(CURDIR)/$(DEMO)/sample/out"}'
 	@echo
-	@echo '$$ weft skill run target/skills/busy-loop.wasm --timeout 500ms   # a hostile skill'
-	@target/release/weft skill run $(SKILLS_DIR)/busy-loop.wasm --timeout 500ms || echo "(exit $$?: the sandbox stopped it)"
+	@echo "The docs went to $(DEMO)/sample/out/:"
+	@ls -1 $(DEMO)/sample/out/
 	@echo
-	@echo '$$ weft run examples/word-budget/workflow.toml --input @examples/word-budget/input.json'
-	@target/release/weft run examples/word-budget/workflow.toml --input @examples/word-budget/input.json
-	@echo
-	@echo '$$ weft run ... --fault style=transient:9   # rehearse the style guide being down'
-	@target/release/weft run examples/word-budget/workflow.toml --input @examples/word-budget/input.json \
-		--fault style=transient:9 > /dev/null
+	@echo '$$ weft test $(DEMO)/workflow.toml     # the testing plan: the seed'"'"'s scenarios'
+	@target/release/weft test $(DEMO)/workflow.toml 2> /dev/null
 
 ## lint: formatting and clippy, warnings denied, in both workspaces.
 lint: setup

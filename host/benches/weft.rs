@@ -225,6 +225,249 @@ async fn workflows(sb: &Sandbox, figures: &mut Vec<Figure>, trivial: f64) {
     });
 }
 
+#[path = "../../skills/testing/hash/src/work.rs"]
+mod work;
+
+/// Times `n` runs of `f` after a warm-up, in µs.
+async fn sample<F, Fut>(n: usize, warm: usize, mut f: F) -> Vec<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..warm {
+        f().await;
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f().await;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    out
+}
+
+/// Times a plain process, `n` times, in µs.
+fn process_samples(n: usize, program: &str, args: &[&str]) -> Option<Vec<f64>> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n + 2 {
+        let t = Instant::now();
+        let status = std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        if !status.success() {
+            return None;
+        }
+        if i >= 2 {
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    Some(out)
+}
+
+const PY_SCRIPT: &str = "def run(input):\n    words = input['text'].split()\n    return {'words': len(words), 'longest': max(words, key=len)}\n";
+const JS_SCRIPT: &str = "function run(input) {\n  const words = input.text.split(/\\s+/);\n  return { words: words.length, longest: words.reduce((a, b) => (b.length > a.length ? b : a)) };\n}\n";
+
+async fn scripts(sb: &Sandbox, figures: &mut Vec<Figure>) {
+    let input = json!({"text": "the quick brown fox jumps over the lazy dog"});
+    let n = if quick() { 100 } else { 500 };
+    let dir = root().join("target/bench");
+    for (lang, runner, source, program, harness, target_ms) in [
+        (
+            "Python",
+            "python-runner",
+            PY_SCRIPT,
+            "python3",
+            "\nimport json, sys\nprint(json.dumps(run(json.loads(sys.argv[1]))))\n",
+            2.0,
+        ),
+        (
+            "JavaScript",
+            "js-runner",
+            JS_SCRIPT,
+            "node",
+            "\nconsole.log(JSON.stringify(run(JSON.parse(process.argv[2]))));\n",
+            1.0,
+        ),
+    ] {
+        let Ok(runner) = sb.load_file(&skill(runner)).await else { continue };
+        let wrapped = weft::scripts::runner_input(source, &input, "bench");
+        let opts = RunOptions::default();
+        let samples = sample(n, 20, || async {
+            let r = runner.run(&wrapped, &opts).await;
+            r.result.expect("the benchmark script runs");
+        })
+        .await;
+        let (median, p99) = stats(samples);
+        let ext = if lang == "Python" { "py" } else { "js" };
+        let file = dir.join(format!("script.{ext}"));
+        std::fs::write(&file, format!("{source}{harness}")).unwrap();
+        let arg = input.to_string();
+        let baseline = process_samples(if quick() { 10 } else { 30 }, program, &[file.to_str().unwrap(), &arg])
+            .map(|s| (format!("`{program} script.{ext}` as a plain process"), stats(s).0 / 1000.0));
+        figures.push(Figure {
+            name: format!("a generated {lang} script, fresh sandbox per run"),
+            unit: "ms",
+            median: median / 1000.0,
+            p99: Some(p99 / 1000.0),
+            target: Some((format!("p50 ≤ {target_ms} ms"), Box::new(move |m| m <= target_ms))),
+            baseline,
+        });
+    }
+}
+
+async fn cpu_bound(sb: &Sandbox, figures: &mut Vec<Figure>) {
+    let hash = sb.load_file(&skill("hash")).await.unwrap();
+    let mib = if quick() { 16 } else { 64 };
+    let input = format!("{{\"mib\": {mib}}}");
+    let samples = if quick() { 3 } else { 7 };
+    let opts = RunOptions {
+        limits: weft::domain::Limits { timeout: Duration::from_secs(120), ..Default::default() },
+        ..Default::default()
+    };
+    let sandboxed = sample(samples, 1, || async {
+        hash.run(&input, &opts).await.result.unwrap();
+    })
+    .await;
+    let native = sample(samples, 1, || async {
+        std::hint::black_box(work::hash_generated(mib));
+    })
+    .await;
+    let (native_median, _) = stats(native);
+    let (median, _) = stats(sandboxed);
+    figures.push(Figure {
+        name: format!("CPU-bound skill: SHA-256 of {mib} MiB, default limits (no fuel)"),
+        unit: "ms",
+        median: median / 1000.0,
+        p99: None,
+        target: Some(("≤ 1.2× native".into(), Box::new(move |m| m <= 1.2 * native_median / 1000.0))),
+        baseline: Some(("the same code built natively".into(), native_median / 1000.0)),
+    });
+    let fuelled = RunOptions {
+        limits: weft::domain::Limits {
+            timeout: Duration::from_secs(120),
+            fuel: Some(u64::MAX / 2),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let metered = sample(samples, 1, || async {
+        hash.run(&input, &fuelled).await.result.unwrap();
+    })
+    .await;
+    figures.push(Figure {
+        name: "the same skill with fuel metering on (the cost of fuel, reported separately)".into(),
+        unit: "ms",
+        median: stats(metered).0 / 1000.0,
+        p99: None,
+        target: None,
+        baseline: Some(("the same skill without fuel".into(), median / 1000.0)),
+    });
+}
+
+async fn timeout_latency(sb: &Sandbox, figures: &mut Vec<Figure>) {
+    let n = if quick() { 5 } else { 20 };
+    let deadline = Duration::from_millis(100);
+    let opts =
+        RunOptions { limits: weft::domain::Limits { timeout: deadline, ..Default::default() }, ..Default::default() };
+    for (fixture, what) in [("busy-loop", "a busy loop"), ("sleep-forever", "a guest blocked in a host call")] {
+        let s = sb.load_file(&skill(fixture)).await.unwrap();
+        let mut late = Vec::new();
+        for _ in 0..n {
+            let t = Instant::now();
+            let r = s.run("null", &opts).await;
+            assert_eq!(r.result.unwrap_err().kind, weft::domain::OutcomeKind::Timeout);
+            late.push((t.elapsed().saturating_sub(deadline)).as_secs_f64() * 1000.0);
+        }
+        let (median, p99) = stats(late);
+        figures.push(Figure {
+            name: format!("time from a timeout's deadline to the run ending, {what}"),
+            unit: "ms",
+            median,
+            p99: Some(p99),
+            target: Some(("≤ 10 ms past the deadline".into(), Box::new(|m| m <= 10.0))),
+            baseline: None,
+        });
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+async fn concurrent_memory(sb: &Sandbox, figures: &mut Vec<Figure>) {
+    let sleeper = sb.load_file(&skill("sleep")).await.unwrap();
+    let n = 1000;
+    let before = rss_bytes();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let s = sleeper.clone();
+        tasks.spawn(async move { s.run(r#"{"ms": 1500}"#, &RunOptions::default()).await.result.is_ok() });
+    }
+    // Sample RSS while they all sleep.
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                peak.fetch_max(rss_bytes(), std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let mut ok = 0;
+    while let Some(r) = tasks.join_next().await {
+        ok += usize::from(r.unwrap_or(false));
+    }
+    let _ = sampler.await;
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    figures.push(Figure {
+        name: format!("host memory (RSS) with {n} concurrent sandboxes of a small skill ({ok} ran)"),
+        unit: "MiB",
+        median: peak as f64 / (1024.0 * 1024.0),
+        p99: None,
+        target: Some(("≤ 1 GiB RSS".into(), Box::new(|m| m <= 1024.0))),
+        baseline: Some(("the process before".into(), before as f64 / (1024.0 * 1024.0))),
+    });
+}
+
+fn process_start(figures: &mut Vec<Figure>) {
+    let weft_bin = root().join("target/release/weft");
+    if !weft_bin.exists() {
+        eprintln!("skipping the process-start figure: build target/release/weft first (`make build`)");
+        return;
+    }
+    let echo = skill("echo");
+    let n = if quick() { 10 } else { 50 };
+    // The compile cache is warm after the first (discarded) runs.
+    let Some(runs) = process_samples(
+        n,
+        weft_bin.to_str().unwrap(),
+        &["skill", "run", echo.to_str().unwrap(), "--input", "1", "--json"],
+    ) else {
+        eprintln!("skipping the process-start figure: weft skill run failed");
+        return;
+    };
+    let baseline = process_samples(n, "python3", &["-I", "-S", "-c", "pass"])
+        .map(|s| ("`python3 -I -S -c pass` as a plain process".to_string(), stats(s).0 / 1000.0));
+    let (median, p99) = stats(runs);
+    figures.push(Figure {
+        name: "process start to result: `weft skill run` of a trivial skill, compile cache warm".into(),
+        unit: "ms",
+        median: median / 1000.0,
+        p99: Some(p99 / 1000.0),
+        target: Some(("≤ 10 ms".into(), Box::new(|m| m <= 10.0))),
+        baseline,
+    });
+}
+
 fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -283,6 +526,11 @@ fn main() {
         trivial_call(&sb, &mut figures).await;
         let trivial = figures[0].median;
         workflows(&sb, &mut figures, trivial).await;
+        scripts(&sb, &mut figures).await;
+        cpu_bound(&sb, &mut figures).await;
+        timeout_latency(&sb, &mut figures).await;
+        concurrent_memory(&sb, &mut figures).await;
+        process_start(&mut figures);
         write(&figures);
     });
 }

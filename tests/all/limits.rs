@@ -145,3 +145,14 @@ async fn many_runs_in_parallel_each_get_a_fresh_sandbox() {
         assert_eq!(words, i as u64 + 1);
     }
 }
+
+#[path = "../../skills/testing/hash/src/work.rs"]
+mod work;
+
+#[tokio::test]
+async fn cpu_bound_work_in_the_sandbox_gives_the_native_answer() {
+    // The benchmark compares its speed with native code; here, its result.
+    let skill = load("hash").await;
+    let report = skill.run(r#"{"mib": 2}"#, &Default::default()).await;
+    assert_eq!(report.result.unwrap()["sha256"], json!(work::hash_generated(2)));
+}

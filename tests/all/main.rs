@@ -8,6 +8,7 @@ mod workflow;
 
 mod check;
 mod cli;
+mod demo;
 mod fixtures;
 mod grants;
 mod hostile;
@@ -15,4 +16,5 @@ mod journal;
 mod limits;
 mod load;
 mod mcp_client;
+mod mcp_server;
 mod scripts;

@@ -135,6 +135,8 @@ async fn a_server_killed_mid_run_comes_back_through_retry() {
         tool = "echo"
         server = "everything"
         input = {{ message = "'one'" }}
+        # On a slow machine the kill can land while the server is still starting.
+        retry = {{ max_attempts = 3, initial_interval = "10ms" }}
 
         [steps.pause]
         skill = "@skills/sleep.wasm"

@@ -5,10 +5,12 @@
 //! spec errors and components that cannot be loaded.
 
 mod args;
+mod mcp;
 mod progress;
 mod runs;
 mod script;
 mod skill;
+mod test;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,8 @@ enum Command {
     Runs(runs::RunsArgs),
     /// Check a workflow spec without running it.
     Check(workflow::CheckArgs),
+    /// Run a spec's testing plan: every scenario, with its faults, judged against what it expects.
+    Test(test::TestArgs),
     /// Print the JSON Schema of the workflow spec format.
     Schema,
     /// Run generated Python or JavaScript scripts in the sandbox.
@@ -43,6 +47,9 @@ enum Command {
     /// Inspect and run skill components.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
+    /// Serve weft to AI agents over MCP: run_script, run_workflow and the skills as tools (stdio,
+    /// or streamable HTTP with --http).
+    Mcp(mcp::McpArgs),
 }
 
 /// An error that ends the process with a chosen exit code. Anything else
@@ -77,9 +84,11 @@ pub fn main() -> ExitCode {
             Command::Resume(args) => runs::resume(args, &cli.db).await,
             Command::Runs(args) => runs::runs(args, &cli.db).await,
             Command::Check(args) => workflow::check(args).await,
+            Command::Test(args) => test::run(args).await,
             Command::Schema => workflow::schema(),
             Command::Script(cmd) => script::run(cmd).await,
             Command::Skill(cmd) => skill::run(cmd).await,
+            Command::Mcp(args) => mcp::run(args).await,
         }
     });
     match result {

@@ -155,6 +155,7 @@ pub(crate) async fn run_journaled(
     wf: Arc<Workflow>,
     input: serde_json::Value,
     faults: Vec<crate::engine::Fault>,
+    down_servers: Vec<String>,
     json_out: bool,
 ) -> anyhow::Result<u8> {
     let spec_path = match &wf.source.name {
@@ -174,6 +175,7 @@ pub(crate) async fn run_journaled(
     };
     journal.create_run(&meta).await?;
     req.faults = faults;
+    req.down_servers = down_servers;
     execute(journal, wf, req, 0, sink_memory, Vec::new(), json_out).await
 }
 
@@ -258,6 +260,7 @@ pub(crate) async fn resume(args: ResumeArgs, db: &DbArgs) -> anyhow::Result<u8> 
         prior,
         faults: Vec::new(),
         resumed: true,
+        down_servers: Vec::new(),
     };
     let mut earlier = stored.records;
     earlier.push(resumed);

@@ -3,7 +3,7 @@
 use super::Exit;
 use super::args::{GrantArgs, InputArgs, LimitArgs};
 use crate::sandbox::{LoadError, RunOptions, RunReport, Sandbox, SandboxConfig, Skill};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Subcommand)]
@@ -62,28 +62,10 @@ pub(crate) async fn load(path: &Path, json: bool) -> anyhow::Result<Skill> {
     })
 }
 
-/// The JSON form of a run report (shared by every command that runs code).
-pub(crate) fn report_json(r: &RunReport) -> Value {
-    let mut v = match &r.result {
-        Ok(output) => json!({"status": "ok", "output": output}),
-        Err(f) => json!({"status": "error", "error": {"kind": f.kind, "message": f.message}}),
-    };
-    let m = v.as_object_mut().expect("an object");
-    m.insert("duration_ms".into(), json!(r.duration.as_secs_f64() * 1000.0));
-    m.insert("fuel_consumed".into(), json!(r.fuel_consumed));
-    m.insert("stdout".into(), json!(r.stdout.text));
-    m.insert("stderr".into(), json!(r.stderr.text));
-    m.insert("stdout_truncated".into(), json!(r.stdout.truncated()));
-    m.insert("stderr_truncated".into(), json!(r.stderr.truncated()));
-    m.insert("logs".into(), json!(r.logs));
-    m.insert("logs_dropped".into(), json!(r.logs_dropped));
-    v
-}
-
 /// Prints a run report; returns the exit code (0 ok, 1 failed).
 pub(crate) fn print_report(r: &RunReport, json: bool) -> u8 {
     if json {
-        println!("{}", report_json(r));
+        println!("{}", r.to_json());
     } else {
         for line in &r.logs {
             eprintln!("guest {}: {}", line.level.as_str(), line.message);

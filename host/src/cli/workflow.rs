@@ -28,6 +28,9 @@ pub(crate) struct RunArgs {
     /// the step's timeout). Repeatable.
     #[arg(long = "fault", value_name = "STEP=KIND[:N]")]
     faults: Vec<String>,
+    /// Rehearse an MCP server being down: every call to it fails as `transient`. Repeatable.
+    #[arg(long = "server-down", value_name = "SERVER")]
+    down: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,7 +96,7 @@ pub(crate) async fn run(args: RunArgs, db: &super::runs::DbArgs) -> anyhow::Resu
     let journal = db.open()?;
     let sandbox = sandbox()?;
     let wf = Arc::new(load_workflow(&sandbox, &args.spec, args.json).await?);
-    super::runs::run_journaled(journal, wf, input, faults, args.json).await
+    super::runs::run_journaled(journal, wf, input, faults, args.down, args.json).await
 }
 
 /// Prints a run report: one JSON object, or a table and the output.

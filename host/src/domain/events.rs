@@ -206,7 +206,8 @@ pub enum Recovery {
 /// One step's line in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepReport {
-    /// `succeeded`, `failed`, `skipped`, `fallback`, or `running` if the log ends before it did.
+    /// `succeeded`, `failed`, `skipped`, `fallback`; `running` if the log ends
+    /// before it did, `cancelled` if the run ended before it did.
     pub status: String,
     /// Attempts made.
     pub attempts: u32,
@@ -323,11 +324,14 @@ impl Report {
                 }
             }
         }
+        // A step that never finished in a run that did was cancelled (a
+        // sibling escalated, or the deadline passed).
+        let unfinished = if status == "running" { "running" } else { "cancelled" };
         let steps = steps
             .into_iter()
             .map(|(path, a)| {
                 let report = StepReport {
-                    status: a.status.map_or("running", StepStatus::as_str).to_string(),
+                    status: a.status.map_or(unfinished, StepStatus::as_str).to_string(),
                     attempts: a.attempts,
                     recovery: a.recovery,
                     duration_ms: a.ended.unwrap_or(last_at).saturating_sub(a.started),

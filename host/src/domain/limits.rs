@@ -173,8 +173,8 @@ impl Limits {
         Ok(())
     }
 
-    /// Whether `self` stays within `ceiling` on every limit (used to stop a
-    /// caller from raising limits past what an operator allowed).
+    /// `self` lowered to `ceiling` on every limit (so a caller cannot raise
+    /// limits past what an operator allowed).
     pub fn clamp_to(&self, ceiling: &Limits) -> Limits {
         Limits {
             timeout: self.timeout.min(ceiling.timeout),

@@ -53,6 +53,117 @@ pub struct WorkflowSpec {
     /// The steps, by name. Names are identifiers: letters, digits and `_`.
     /// Example: `[steps.count]`
     pub steps: IndexMap<String, StepSpec>,
+    /// The testing plan: scenarios that `weft test` runs, each with an
+    /// input, faults to inject and the expected end.
+    /// Example: `[scenarios.happy_path]`
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub scenarios: IndexMap<String, ScenarioSpec>,
+}
+
+/// One scenario of a workflow's testing plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// What the scenario shows.
+    /// Example: `description = "A module without docs degrades gracefully"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The run's input. In strings, `{spec_dir}` stands for the spec file's directory.
+    /// Example: `input = { repo = "{spec_dir}/sample/repo" }`
+    pub input: Value,
+    /// Failures to inject.
+    /// Example: `faults = [{ step = "show", kind = "transient", times = 2 }, { server = "files", down = true }]`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
+    /// How the run must end.
+    pub expect: ExpectSpec,
+}
+
+/// A failure injected into a scenario (or a `weft run --fault`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// The step whose attempts fail: its name, or a path such as `modules[1].fetch_docs`.
+    /// Example: `step = "show"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// How they fail. `timeout` makes the attempt hang until the step's timeout. Default: `transient`.
+    /// Example: `kind = "timeout"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<super::OutcomeKind>,
+    /// How many attempts fail (each matching path counts its own). Default: all of them.
+    /// Example: `times = 2`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    /// An MCP server that is down: every call to it fails as `transient`.
+    /// Example: `server = "git"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// With `server`: it is down (the only value).
+    /// Example: `down = true`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down: Option<bool>,
+}
+
+/// The expected end of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// `succeeded` or `failed`.
+    /// Example: `status = "succeeded"`
+    pub status: super::events::RunStatus,
+    /// For a failed run: which step, what kind, text in the message (each optional).
+    /// Example: `error = { step = "show", kind = "transient" }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorExpect>,
+    /// Steps by path, each with what must hold of it.
+    /// Example: `steps = { show = { attempts = 3, recovery = ["retry", "retry"] } }`
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub steps: IndexMap<String, StepExpect>,
+    /// Fields the output must have, with these values (a subset: other fields may exist).
+    /// Example: `output = { escalated = [] }`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+}
+
+/// What a failed scenario's error must say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorExpect {
+    /// The failing step's path.
+    /// Example: `step = "show"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Its outcome kind.
+    /// Example: `kind = "transient"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<super::OutcomeKind>,
+    /// Text its message contains.
+    /// Example: `message = "is down"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// What must hold of one step in a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepExpect {
+    /// `succeeded`, `failed`, `skipped`, `fallback`, `cancelled`, or `absent` (it never started).
+    /// Example: `status = "fallback"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Exactly this many attempts.
+    /// Example: `attempts = 3`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// The recovery actions, in order: `retry`, `fallback`, `continued`, `breaker_opened`, `breaker_rejected`.
+    /// Example: `recovery = ["retry", "fallback"]`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Vec<String>>,
+    /// The kind of its error.
+    /// Example: `error_kind = "permanent"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<super::OutcomeKind>,
 }
 
 /// An MCP server: a command speaking MCP over stdio, or a streamable HTTP URL.

@@ -5,12 +5,14 @@
 //! - [`expr`]: CEL expressions and mappings.
 //! - [`run`]: the executor.
 //! - [`clock`]: injected time.
+//! - [`testing`]: scenarios of a spec's testing plan (`weft test`).
 
 pub mod clock;
 pub mod expr;
 pub mod load;
 pub mod plan;
 pub mod run;
+pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use load::{Diagnostic, SpecErrors, SpecSource};

@@ -1109,6 +1109,63 @@ impl Workflow {
                 }
             }
         }
+        fn all_names(steps: &IndexMap<String, StepSpec>, out: &mut Vec<String>) {
+            for (n, s) in steps {
+                out.push(n.clone());
+                if let Some(inner) = &s.steps {
+                    all_names(inner, out);
+                }
+            }
+        }
+        let mut names = Vec::new();
+        all_names(&spec.steps, &mut names);
+        for (sname, scenario) in &spec.scenarios {
+            let at = key(&["scenarios", sname.as_str()]);
+            for f in &scenario.faults {
+                match (&f.step, &f.server) {
+                    (Some(step), None) => {
+                        // A path such as `modules[1].fetch_docs` names its last step.
+                        let last = step.rsplit('.').next().unwrap_or(step).split(['[', '#']).next().unwrap_or(step);
+                        let first = step.split(['.', '[', '#']).next().unwrap_or(step);
+                        if !names.iter().any(|n| n == last || n == first) {
+                            c.error(&with(&at, &["faults"]), format!("a fault names unknown step `{step}`"), suggest(last, names.iter()));
+                        }
+                        if f.down.is_some() {
+                            c.error(&with(&at, &["faults"]), "`down` applies to a `server` fault", None);
+                        }
+                    }
+                    (None, Some(server)) => {
+                        if !spec.servers.contains_key(server) {
+                            c.error(&with(&at, &["faults"]), format!("a fault names unknown MCP server `{server}`"), suggest(server, spec.servers.keys()));
+                        }
+                        if f.kind.is_some() || f.times.is_some() {
+                            c.error(&with(&at, &["faults"]), "a `server` fault takes only `down = true`", None);
+                        }
+                    }
+                    _ => c.error(&with(&at, &["faults"]), "a fault names a `step` or a `server`", Some("e.g. { step = \"fetch\", kind = \"transient\", times = 2 } or { server = \"git\", down = true }".into())),
+                }
+            }
+            for (path, want) in &scenario.expect.steps {
+                if let Some(status) = &want.status
+                    && !["succeeded", "failed", "skipped", "fallback", "cancelled", "absent"].contains(&status.as_str())
+                {
+                    c.error(
+                        &with(&at, &["expect", "steps"]),
+                        format!("`{path}`: unknown status `{status}`"),
+                        Some("use succeeded, failed, skipped, fallback, cancelled or absent".into()),
+                    );
+                }
+                for r in want.recovery.iter().flatten() {
+                    if !["retry", "fallback", "continued", "breaker_opened", "breaker_rejected"].contains(&r.as_str()) {
+                        c.error(
+                            &with(&at, &["expect", "steps"]),
+                            format!("`{path}`: unknown recovery action `{r}`"),
+                            Some("use retry, fallback, continued, breaker_opened or breaker_rejected".into()),
+                        );
+                    }
+                }
+            }
+        }
         let Checker { errors, warnings, skills, .. } = c;
         if !errors.is_empty() {
             let mut all = errors;

@@ -123,12 +123,22 @@ pub struct RunRequest {
     pub faults: Vec<Fault>,
     /// Whether `RunStarted` was already recorded (a resumed run).
     pub resumed: bool,
+    /// MCP servers to treat as down (injected): every call fails as `transient`.
+    pub down_servers: Vec<String>,
 }
 
 impl RunRequest {
     /// A new run with a fresh id.
     pub fn new(input: Value, sink: Arc<dyn EventSink>) -> Self {
-        RunRequest { run_id: new_run_id(), input, sink, prior: IndexMap::new(), faults: Vec::new(), resumed: false }
+        RunRequest {
+            run_id: new_run_id(),
+            input,
+            sink,
+            prior: IndexMap::new(),
+            faults: Vec::new(),
+            resumed: false,
+            down_servers: Vec::new(),
+        }
     }
 }
 
@@ -240,7 +250,9 @@ impl Executor {
     /// Runs `wf` to the end. Never hangs: the run deadline, the attempt
     /// budget, per-attempt timeouts and loop limits all bound it.
     pub async fn run(&self, wf: Arc<Workflow>, req: RunRequest) -> RunOutcome {
-        let mcp = Arc::new(crate::mcp::client::McpPool::new(wf.servers.clone(), req.input.clone()));
+        let mcp = Arc::new(
+            crate::mcp::client::McpPool::new(wf.servers.clone(), req.input.clone()).with_down(req.down_servers.clone()),
+        );
         let ctx = Arc::new(Ctx {
             mcp: mcp.clone(),
             clock: self.clock.clone(),

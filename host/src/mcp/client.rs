@@ -52,6 +52,7 @@ pub struct McpPool {
     servers: HashMap<String, ServerPlan>,
     scope: Scope,
     conns: Mutex<HashMap<String, Slot>>,
+    down: Vec<String>,
 }
 
 fn transient(msg: String) -> Failure {
@@ -65,7 +66,15 @@ impl McpPool {
             servers: servers.into_iter().map(|s| (s.name.clone(), s)).collect(),
             scope: Scope { input, ..Scope::default() },
             conns: Mutex::new(HashMap::new()),
+            down: Vec::new(),
         }
+    }
+
+    /// Treats `servers` as down: every call to them fails as `transient`
+    /// (fault injection for rehearsals and the testing plan).
+    pub fn with_down(mut self, servers: Vec<String>) -> Self {
+        self.down = servers;
+        self
     }
 
     /// Whether `name` is declared.
@@ -79,6 +88,9 @@ impl McpPool {
 
     /// A live connection to `name`, started if needed or if the last one died.
     async fn conn(&self, name: &str) -> Result<Arc<Conn>, Failure> {
+        if self.down.iter().any(|d| d == name) {
+            return Err(transient(format!("MCP server `{name}` is down (injected fault)")));
+        }
         let plan = self.servers.get(name).ok_or_else(|| {
             Failure::new(OutcomeKind::Permanent, format!("no MCP server `{name}` is declared in [servers]"))
         })?;

@@ -2,3 +2,4 @@
 //! skills; [`server`] serves weft to AI agents.
 
 pub mod client;
+pub mod server;

@@ -175,6 +175,28 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report as one JSON object, the shape `weft skill run --json`
+    /// prints (docs/sandbox.md): `status` (`ok` or `error`), `output` or
+    /// `error` (`{kind, message}`), `duration_ms`, `fuel_consumed`, `stdout`,
+    /// `stderr`, their `*_truncated` flags, `logs` and `logs_dropped`.
+    pub fn to_json(&self) -> Value {
+        let mut v = match &self.result {
+            Ok(output) => serde_json::json!({"status": "ok", "output": output}),
+            Err(f) => serde_json::json!({"status": "error", "error": {"kind": f.kind, "message": f.message}}),
+        };
+        if let Some(m) = v.as_object_mut() {
+            m.insert("duration_ms".into(), serde_json::json!(self.duration.as_secs_f64() * 1000.0));
+            m.insert("fuel_consumed".into(), serde_json::json!(self.fuel_consumed));
+            m.insert("stdout".into(), serde_json::json!(self.stdout.text));
+            m.insert("stderr".into(), serde_json::json!(self.stderr.text));
+            m.insert("stdout_truncated".into(), serde_json::json!(self.stdout.truncated()));
+            m.insert("stderr_truncated".into(), serde_json::json!(self.stderr.truncated()));
+            m.insert("logs".into(), serde_json::json!(self.logs));
+            m.insert("logs_dropped".into(), serde_json::json!(self.logs_dropped));
+        }
+        v
+    }
+
     fn failed(failure: Failure, started: Instant) -> RunReport {
         RunReport {
             result: Err(failure),
