@@ -7,7 +7,7 @@ CARGO ?= cargo
 SKILLS_DIR := target/skills
 CARGO_QUIET := $(if $(CI),,--quiet)
 
-.PHONY: all setup skills build demo test lint fmt unit integration clean
+.PHONY: all setup skills build demo test lint fmt bench clean
 
 all: build
 
@@ -53,6 +53,10 @@ lint: setup
 ## test: lint, then unit and integration tests against freshly built skills.
 test: skills lint
 	@$(CARGO) test --workspace $(CARGO_QUIET)
+
+## bench: the benchmark suite; writes target/bench/results.md and results.json.
+bench: build
+	@$(CARGO) bench -p weft --bench weft $(CARGO_QUIET)
 
 fmt:
 	@$(CARGO) fmt --all
