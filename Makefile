@@ -50,13 +50,14 @@ lint: setup
 	@$(CARGO) clippy --workspace --all-targets $(CARGO_QUIET) -- -D warnings
 	@cd skills && $(CARGO) clippy --release $(CARGO_QUIET) -- -D warnings
 
-## test: lint, then unit and integration tests against freshly built skills.
+## test: lint, then unit and integration tests against freshly built skills,
+## with a throwaway PostgreSQL server for the scale-out tests.
 test: skills lint
-	@$(CARGO) test --workspace $(CARGO_QUIET)
+	@./tools/with-postgres.sh $(CARGO) test --workspace $(CARGO_QUIET)
 
 ## bench: the benchmark suite; writes target/bench/results.md and results.json.
 bench: build
-	@$(CARGO) bench -p weft --bench weft $(CARGO_QUIET)
+	@./tools/with-postgres.sh $(CARGO) bench -p weft --bench weft $(CARGO_QUIET)
 
 fmt:
 	@$(CARGO) fmt --all

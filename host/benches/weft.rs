@@ -3,7 +3,10 @@
 //!
 //! Writes `target/bench/results.json` (a list of `{name, median, p99, unit,
 //! target, baseline, ratio, met}`) and `target/bench/results.md`.
-//! `WEFT_BENCH_QUICK=1` takes fewer samples.
+//! `WEFT_BENCH_QUICK=1` takes fewer samples; naming groups after `--`
+//! (`workflows`, `scripts`, `cpu`, `timeouts`, `memory`, `start`,
+//! `scaleout`) runs only
+//! those, printing their figures without writing the results files.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -468,6 +471,96 @@ fn process_start(figures: &mut Vec<Figure>) {
     });
 }
 
+/// A fresh database on the bench's PostgreSQL server (`WEFT_TEST_PG`).
+fn pg_database(name: &str) -> Option<String> {
+    let base = std::env::var("WEFT_TEST_PG").ok()?;
+    let db = format!("{name}_{}", std::process::id());
+    let ok = std::process::Command::new("psql")
+        .arg(&base)
+        .args(["-q", "-c", &format!("CREATE DATABASE {db}")])
+        .status()
+        .ok()?
+        .success();
+    ok.then(|| base.replacen("/weft?", &format!("/{db}?"), 1))
+}
+
+fn scaleout(figures: &mut Vec<Figure>) {
+    let weft_bin = root().join("target/release/weft");
+    if !weft_bin.exists() || std::env::var_os("WEFT_TEST_PG").is_none() {
+        eprintln!(
+            "skipping the scale-out figures: they need target/release/weft and WEFT_TEST_PG (`make bench` provides both)"
+        );
+        return;
+    }
+    let dir = root().join("target/bench");
+    let echo = skill("echo");
+    let steps = if quick() { 100 } else { 400 };
+    let wide = dir.join("scaleout-wide.toml");
+    std::fs::write(
+        &wide,
+        format!(
+            "name = \"scaleout\"\noutput = \"size(steps.all.output)\"\nrun = {{ concurrency = 64, max_attempts = {} }}\n[steps.all]\nskill = \"{}\"\nfor_each = \"lists.range({steps})\"\ninput = \"item\"\nconcurrency = 64\n",
+            steps * 2,
+            echo.display()
+        ),
+    )
+    .unwrap();
+    let chain = chain_spec(&dir, 50);
+    let time_run = |db: &str, spec: &Path| -> f64 {
+        let t = Instant::now();
+        let out = std::process::Command::new(&weft_bin)
+            .arg("run")
+            .arg(spec)
+            .args(["--db", db, "--json", "--input", r#"{"n": 1}"#])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        t.elapsed().as_secs_f64()
+    };
+    let mut one_worker_rate = None;
+    for workers in [1usize, 2, 4] {
+        let Some(db) = pg_database(&format!("bench{workers}")) else { return };
+        let mut procs: Vec<std::process::Child> = (0..workers)
+            .map(|i| {
+                std::process::Command::new(&weft_bin)
+                    .args(["worker", "--db", &db, "--concurrency", "4", "--name", &format!("bench-{i}")])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        time_run(&db, &wide); // warm: compile caches, skill blobs, connections
+        let rate = steps as f64 / time_run(&db, &wide);
+        if workers == 1 {
+            let per_step = (time_run(&db, &chain) / 50.0) * 1000.0;
+            figures.push(Figure {
+                name: "per-step time of a 50-step sequential workflow through the PostgreSQL queue, 1 worker".into(),
+                unit: "ms/step",
+                median: per_step,
+                p99: None,
+                target: None,
+                baseline: None,
+            });
+            one_worker_rate = Some(rate);
+        }
+        figures.push(Figure {
+            name: format!(
+                "trivial steps per second through the PostgreSQL queue, {workers} worker(s), fan-out of {steps}"
+            ),
+            unit: "steps/s",
+            median: rate,
+            p99: None,
+            target: None,
+            baseline: one_worker_rate.filter(|_| workers > 1).map(|r| ("1 worker".to_string(), r)),
+        });
+        for p in &mut procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
 fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -521,16 +614,40 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         std::fs::create_dir_all(root().join("target/bench")).unwrap();
+        // `cargo bench -p weft --bench weft -- workflows scripts` runs only those groups.
+        let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+        let wants = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
         let sb = sandbox();
         let mut figures = Vec::new();
         trivial_call(&sb, &mut figures).await;
         let trivial = figures[0].median;
-        workflows(&sb, &mut figures, trivial).await;
-        scripts(&sb, &mut figures).await;
-        cpu_bound(&sb, &mut figures).await;
-        timeout_latency(&sb, &mut figures).await;
-        concurrent_memory(&sb, &mut figures).await;
-        process_start(&mut figures);
-        write(&figures);
+        if wants("workflows") {
+            workflows(&sb, &mut figures, trivial).await;
+        }
+        if wants("scripts") {
+            scripts(&sb, &mut figures).await;
+        }
+        if wants("cpu") {
+            cpu_bound(&sb, &mut figures).await;
+        }
+        if wants("timeouts") {
+            timeout_latency(&sb, &mut figures).await;
+        }
+        if wants("memory") {
+            concurrent_memory(&sb, &mut figures).await;
+        }
+        if wants("start") {
+            process_start(&mut figures);
+        }
+        if wants("scaleout") {
+            scaleout(&mut figures);
+        }
+        if only.is_empty() {
+            write(&figures);
+        } else {
+            for f in &figures {
+                println!("{}: {} {} (p99 {:?})", f.name, fmt(f.median), f.unit, f.p99.map(fmt));
+            }
+        }
     });
 }

@@ -6,11 +6,14 @@
 //! - [`sandbox`]: loading and running skill components.
 //! - [`engine`]: checking and running workflows.
 //! - [`journal`]: durable run logs, resume, run history.
+//! - [`distributed`]: workers sharing a PostgreSQL queue.
+//! - [`mcp`]: MCP client and server.
 //! - [`cli`]: the `weft` command line.
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod contract;
+pub mod distributed;
 pub mod domain;
 pub mod engine;
 pub mod journal;

@@ -17,4 +17,5 @@ mod limits;
 mod load;
 mod mcp_client;
 mod mcp_server;
+mod scaleout;
 mod scripts;

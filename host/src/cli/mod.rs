@@ -11,6 +11,7 @@ mod runs;
 mod script;
 mod skill;
 mod test;
+mod worker;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     Runs(runs::RunsArgs),
     /// Check a workflow spec without running it.
     Check(workflow::CheckArgs),
+    /// Run queued attempts and detached runs from a shared PostgreSQL journal.
+    Worker(worker::WorkerArgs),
     /// Run a spec's testing plan: every scenario, with its faults, judged against what it expects.
     Test(test::TestArgs),
     /// Print the JSON Schema of the workflow spec format.
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Runs(args) => runs::runs(args, &cli.db).await,
             Command::Check(args) => workflow::check(args).await,
             Command::Test(args) => test::run(args).await,
+            Command::Worker(args) => worker::run(args, &cli.db).await,
             Command::Schema => workflow::schema(),
             Command::Script(cmd) => script::run(cmd).await,
             Command::Skill(cmd) => skill::run(cmd).await,

@@ -4,29 +4,61 @@
 use super::Exit;
 use super::progress::Progress;
 use super::workflow::{print_run_report, sandbox};
+use crate::distributed::{QueueDispatch, upload_files};
 use crate::domain::events::{Event, Record, Report, RunStatus, finished_steps};
+use crate::engine::run::Dispatch;
 use crate::engine::run::{EventSink, Executor, Finished, MemorySink, RunRequest, Tee};
 use crate::engine::{SpecSource, SystemClock, Workflow};
+use crate::journal::postgres::PostgresJournal;
 use crate::journal::sink::JournalSink;
 use crate::journal::sqlite::SqliteJournal;
 use crate::journal::{Journal, JournalError, RunMeta, default_db};
 use anyhow::Context;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// `--db`: where runs are journaled.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct DbArgs {
-    /// The run journal (SQLite file) [env: WEFT_DB; default: ~/.local/share/weft/runs.db].
-    #[arg(long, value_name = "PATH", global = true)]
-    pub(crate) db: Option<PathBuf>,
+    /// The run journal: a SQLite file, or `postgres://...` to share runs and
+    /// work with `weft worker`s [env: WEFT_DB; default: ~/.local/share/weft/runs.db].
+    #[arg(long, value_name = "PATH|URL", global = true)]
+    pub(crate) db: Option<String>,
+}
+
+/// An open journal, and the PostgreSQL queue when there is one.
+pub(crate) struct Db {
+    pub(crate) journal: Arc<dyn Journal>,
+    pub(crate) postgres: Option<PostgresJournal>,
+}
+
+impl Db {
+    /// Where attempts go: to the workers when the journal is PostgreSQL.
+    pub(crate) async fn dispatch(&self) -> Option<Arc<dyn Dispatch>> {
+        match &self.postgres {
+            Some(pg) => Some(QueueDispatch::new(pg.clone()).await as Arc<dyn Dispatch>),
+            None => None,
+        }
+    }
+}
+
+fn is_postgres(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
 }
 
 impl DbArgs {
-    pub(crate) fn open(&self) -> anyhow::Result<Arc<dyn Journal>> {
-        let path = self.db.clone().unwrap_or_else(default_db);
-        Ok(Arc::new(SqliteJournal::open(&path)?))
+    pub(crate) async fn open(&self) -> anyhow::Result<Db> {
+        let target = self
+            .db
+            .clone()
+            .or_else(|| std::env::var("WEFT_DB").ok())
+            .unwrap_or_else(|| default_db().display().to_string());
+        if is_postgres(&target) {
+            let pg = PostgresJournal::connect(&target).await?;
+            return Ok(Db { journal: Arc::new(pg.clone()), postgres: Some(pg) });
+        }
+        Ok(Db { journal: Arc::new(SqliteJournal::open(Path::new(&target))?), postgres: None })
     }
 }
 
@@ -78,7 +110,7 @@ fn fmt_duration(from: u64, to: Option<u64>) -> String {
 }
 
 pub(crate) async fn runs(args: RunsArgs, db: &DbArgs) -> anyhow::Result<u8> {
-    let journal = db.open()?;
+    let journal = db.open().await?.journal;
     match args.command {
         None => {
             let list = journal.list(args.limit).await?;
@@ -150,14 +182,17 @@ fn not_found(e: JournalError) -> anyhow::Error {
 }
 
 /// Creates the run in the journal and runs it (shared by `weft run`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_journaled(
-    journal: Arc<dyn Journal>,
+    db: Db,
     wf: Arc<Workflow>,
     input: serde_json::Value,
     faults: Vec<crate::engine::Fault>,
     down_servers: Vec<String>,
+    detach: bool,
     json_out: bool,
 ) -> anyhow::Result<u8> {
+    let journal = db.journal.clone();
     let spec_path = match &wf.source.name {
         n if n == "<inline>" => None,
         n => Some(std::fs::canonicalize(n).map(|p| p.display().to_string()).unwrap_or_else(|_| n.clone())),
@@ -173,12 +208,43 @@ pub(crate) async fn run_journaled(
         input,
         created_ms: crate::engine::Clock::wall_ms(&SystemClock),
     };
+    if detach && db.postgres.is_none() {
+        return Err(
+            Exit { code: Exit::USAGE, message: "--detach needs a shared journal: --db postgres://...".into() }.into()
+        );
+    }
+    if detach && (!faults.is_empty() || !down_servers.is_empty()) {
+        return Err(Exit {
+            code: Exit::USAGE,
+            message: "--fault and --server-down rehearse a run in this process, not a detached one".into(),
+        }
+        .into());
+    }
+    let files = match &db.postgres {
+        Some(pg) => Some(upload_files(pg, &wf).await?),
+        None => None,
+    };
     journal.create_run(&meta).await?;
+    if let (true, Some(pg), Some(files)) = (detach, &db.postgres, &files) {
+        pg.detach(&meta.id, files).await?;
+        if json_out {
+            println!("{}", serde_json::json!({"run_id": meta.id, "status": "submitted"}));
+        } else {
+            println!("{}", meta.id);
+            eprintln!(
+                "submitted run {} of {}: a `weft worker` will run it; `weft runs show {}` follows it",
+                meta.id, meta.workflow, meta.id
+            );
+        }
+        return Ok(0);
+    }
     req.faults = faults;
     req.down_servers = down_servers;
-    execute(journal, wf, req, 0, sink_memory, Vec::new(), json_out).await
+    let dispatch = db.dispatch().await;
+    execute(journal, wf, req, 0, sink_memory, Vec::new(), dispatch, json_out).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     journal: Arc<dyn Journal>,
     wf: Arc<Workflow>,
@@ -186,6 +252,7 @@ async fn execute(
     version: u64,
     memory: Arc<MemorySink>,
     earlier: Vec<Record>,
+    dispatch: Option<Arc<dyn Dispatch>>,
     json_out: bool,
 ) -> anyhow::Result<u8> {
     let progress = (!json_out).then(|| Arc::new(Progress::new()));
@@ -194,7 +261,11 @@ async fn execute(
         sinks.push(p.clone());
     }
     req.sink = Arc::new(Tee(sinks));
-    let outcome = Executor::new(Arc::new(SystemClock)).run(wf, req).await;
+    let mut executor = Executor::new(Arc::new(SystemClock));
+    if let Some(d) = dispatch {
+        executor = executor.with_dispatch(d);
+    }
+    let outcome = executor.run(wf, req).await;
     if let Some(p) = &progress {
         p.clear();
     }
@@ -206,7 +277,8 @@ async fn execute(
 }
 
 pub(crate) async fn resume(args: ResumeArgs, db: &DbArgs) -> anyhow::Result<u8> {
-    let journal = db.open()?;
+    let db = db.open().await?;
+    let journal = db.journal.clone();
     let id = journal.resolve_id(&args.run_id).await.map_err(not_found)?;
     let stored = journal.load(&id).await?;
     if stored.finished() == Some(RunStatus::Succeeded) {
@@ -264,5 +336,6 @@ pub(crate) async fn resume(args: ResumeArgs, db: &DbArgs) -> anyhow::Result<u8> 
     };
     let mut earlier = stored.records;
     earlier.push(resumed);
-    execute(journal, Arc::new(wf), req, version, memory, earlier, args.json).await.context("resuming the run")
+    let dispatch = db.dispatch().await;
+    execute(journal, Arc::new(wf), req, version, memory, earlier, dispatch, args.json).await.context("resuming the run")
 }

@@ -28,6 +28,10 @@ pub(crate) struct RunArgs {
     /// the step's timeout). Repeatable.
     #[arg(long = "fault", value_name = "STEP=KIND[:N]")]
     faults: Vec<String>,
+    /// Submit the run to the shared journal (`--db postgres://...`), print its
+    /// id and return at once: `weft worker`s run it.
+    #[arg(long)]
+    detach: bool,
     /// Rehearse an MCP server being down: every call to it fails as `transient`. Repeatable.
     #[arg(long = "server-down", value_name = "SERVER")]
     down: Vec<String>,
@@ -93,10 +97,10 @@ pub(crate) async fn load_workflow(sandbox: &Sandbox, spec: &Path, json: bool) ->
 pub(crate) async fn run(args: RunArgs, db: &super::runs::DbArgs) -> anyhow::Result<u8> {
     let input: serde_json::Value = serde_json::from_str(&args.input.read()?)?;
     let faults = args.faults.iter().map(|f| parse_fault(f)).collect::<anyhow::Result<Vec<_>>>()?;
-    let journal = db.open()?;
+    let db = db.open().await?;
     let sandbox = sandbox()?;
     let wf = Arc::new(load_workflow(&sandbox, &args.spec, args.json).await?);
-    super::runs::run_journaled(journal, wf, input, faults, args.down, args.json).await
+    super::runs::run_journaled(db, wf, input, faults, args.down, args.detach, args.json).await
 }
 
 /// Prints a run report: one JSON object, or a table and the output.

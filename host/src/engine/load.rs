@@ -25,6 +25,10 @@ pub struct SpecSource {
     pub text: String,
     /// Its format.
     pub format: Format,
+    /// Where the files it refers to are, when not where the spec says: a
+    /// worker orchestrating a run submitted elsewhere maps each original path
+    /// to a local copy of the bytes submitted with the run.
+    pub relocated: Option<std::sync::Arc<std::collections::HashMap<PathBuf, PathBuf>>>,
 }
 
 /// How serious a diagnostic is.
@@ -125,7 +129,7 @@ impl SpecSource {
             if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) { Format::Json } else { Format::Toml };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-        Ok(SpecSource { name, dir, text, format })
+        Ok(SpecSource { name, dir, text, format, relocated: None })
     }
 
     /// A spec given as text (for example by an MCP client), with relative
@@ -133,7 +137,18 @@ impl SpecSource {
     /// with `{`.
     pub fn inline(text: &str, dir: &Path) -> SpecSource {
         let format = if text.trim_start().starts_with('{') { Format::Json } else { Format::Toml };
-        SpecSource { name: "<inline>".into(), dir: dir.to_path_buf(), text: text.to_string(), format }
+        SpecSource { name: "<inline>".into(), dir: dir.to_path_buf(), text: text.to_string(), format, relocated: None }
+    }
+
+    /// Where the file `rel` (as written in the spec) is: resolved against the
+    /// spec's directory, then relocated if the run was submitted elsewhere.
+    pub fn resolve(&self, rel: &str) -> PathBuf {
+        let p = Path::new(rel);
+        let p = if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) };
+        match self.relocated.as_ref().and_then(|m| m.get(&p)) {
+            Some(local) => local.clone(),
+            None => p,
+        }
     }
 
     /// A diagnostic at key path `at` (dot-separated), located in the text when possible.
@@ -231,7 +246,7 @@ mod tests {
     use super::*;
 
     fn toml(text: &str) -> SpecSource {
-        SpecSource { name: "w.toml".into(), dir: ".".into(), text: text.into(), format: Format::Toml }
+        SpecSource { name: "w.toml".into(), dir: ".".into(), text: text.into(), format: Format::Toml, relocated: None }
     }
 
     #[test]

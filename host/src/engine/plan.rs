@@ -57,6 +57,9 @@ pub struct Workflow {
     pub warnings: Vec<Diagnostic>,
     /// BLAKE3 of the spec text and every skill's bytes: what a resumed run must match.
     pub digest: String,
+    /// Every file the run needs (skills, scripts), by the path the spec
+    /// resolves to, with where it was read from.
+    pub files: BTreeMap<PathBuf, PathBuf>,
 }
 
 /// A set of sibling steps and their dependencies.
@@ -205,6 +208,7 @@ struct Checker<'a> {
     skills: HashMap<PathBuf, Result<Skill, String>>,
     runners: HashMap<crate::domain::language::Language, Result<Skill, String>>,
     servers: Vec<String>,
+    files: BTreeMap<PathBuf, PathBuf>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -256,12 +260,20 @@ impl<'a> Checker<'a> {
     }
 
     fn resolve(&self, rel: &str) -> PathBuf {
+        self.src.resolve(rel)
+    }
+
+    /// Resolves a file the run needs (a skill or a script) and remembers it.
+    fn resolve_file(&mut self, rel: &str) -> PathBuf {
         let p = Path::new(rel);
-        if p.is_absolute() { p.to_path_buf() } else { self.src.dir.join(p) }
+        let original = if p.is_absolute() { p.to_path_buf() } else { self.src.dir.join(p) };
+        let local = self.resolve(rel);
+        self.files.insert(original, local.clone());
+        local
     }
 
     async fn skill(&mut self, at: &[String], rel: &str) -> Option<Skill> {
-        let path = self.resolve(rel);
+        let path = self.resolve_file(rel);
         if !self.skills.contains_key(&path) {
             let loaded = if path.exists() {
                 self.sandbox.load_file(&path).await.map_err(|e| e.to_string())
@@ -329,7 +341,7 @@ impl<'a> Checker<'a> {
         use crate::domain::language::Language;
         let (source, filename, language) = match (&step.script, &step.script_inline) {
             (Some(rel), _) => {
-                let path = self.resolve(rel);
+                let path = self.resolve_file(rel);
                 let Some(language) = step.language.or_else(|| Language::of_path(&path)) else {
                     self.error(
                         &with(at, &["script"]),
@@ -1027,6 +1039,7 @@ impl Workflow {
             skills: HashMap::new(),
             runners: HashMap::new(),
             servers: spec.servers.keys().cloned().collect(),
+            files: BTreeMap::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
         };
@@ -1166,7 +1179,7 @@ impl Workflow {
                 }
             }
         }
-        let Checker { errors, warnings, skills, .. } = c;
+        let Checker { errors, warnings, skills, files, .. } = c;
         if !errors.is_empty() {
             let mut all = errors;
             all.extend(warnings);
@@ -1189,6 +1202,7 @@ impl Workflow {
             output,
             root: root.expect("no errors means every step compiled"),
             servers,
+            files,
             warnings,
             spec,
         })

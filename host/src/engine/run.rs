@@ -72,6 +72,32 @@ impl EventSink for Tee {
     }
 }
 
+/// Which attempt a dispatched call is.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptAt<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// The step's path.
+    pub step: &'a str,
+    /// The attempt number.
+    pub attempt: u32,
+}
+
+/// Where skill (and script runner) attempts run. Without one they run in
+/// this process; with the PostgreSQL backend they go to the shared queue and
+/// workers run them.
+#[async_trait::async_trait]
+pub trait Dispatch: Send + Sync {
+    /// Runs `skill` on `input` under `opts` somewhere, and returns its result.
+    async fn run_skill(
+        &self,
+        at: AttemptAt<'_>,
+        skill: &crate::sandbox::Skill,
+        input: &str,
+        opts: &RunOptions,
+    ) -> Result<Value, Failure>;
+}
+
 /// A step result from an earlier life of the run, reused on resume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
@@ -152,6 +178,7 @@ pub fn new_run_id() -> String {
 pub struct Executor {
     clock: Arc<dyn Clock>,
     seed: Option<u64>,
+    dispatch: Option<Arc<dyn Dispatch>>,
 }
 
 /// Why a step failed for good and escalated: the innermost step and its failure.
@@ -163,6 +190,7 @@ struct Escalation {
 
 struct Ctx {
     wf: Arc<Workflow>,
+    dispatch: Option<Arc<dyn Dispatch>>,
     mcp: Arc<crate::mcp::client::McpPool>,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn EventSink>,
@@ -238,7 +266,14 @@ impl Executor {
     /// An executor with time from `clock`. (The sandbox is the one the
     /// workflow's skills were loaded into.)
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Executor { clock, seed: None }
+        Executor { clock, seed: None, dispatch: None }
+    }
+
+    /// Sends skill and script attempts to `dispatch` instead of running them
+    /// here (steps that call MCP servers still run here, beside the servers).
+    pub fn with_dispatch(mut self, dispatch: Arc<dyn Dispatch>) -> Self {
+        self.dispatch = Some(dispatch);
+        self
     }
 
     /// Seeds the jitter, for reproducible backoff in tests.
@@ -254,6 +289,7 @@ impl Executor {
             crate::mcp::client::McpPool::new(wf.servers.clone(), req.input.clone()).with_down(req.down_servers.clone()),
         );
         let ctx = Arc::new(Ctx {
+            dispatch: self.dispatch.clone(),
             mcp: mcp.clone(),
             clock: self.clock.clone(),
             sink: req.sink.clone(),
@@ -604,7 +640,7 @@ async fn attempts(
                             }) as _
                         });
                     let opts = RunOptions { limits: step.limits.clone(), grants, tools };
-                    invoke(ctx, step, input, &opts).await
+                    invoke(ctx, AttemptAt { run_id: &ctx.run_id, step: path, attempt }, step, input, &opts).await
                 }
             },
         };
@@ -646,7 +682,24 @@ async fn attempts(
 
 /// One call of what a skill or script step runs, with the step's own
 /// contracts checked around a script.
-async fn invoke(ctx: &Ctx, step: &StepPlan, input: &Value, opts: &RunOptions) -> Result<Value, Failure> {
+async fn invoke(
+    ctx: &Ctx,
+    at: AttemptAt<'_>,
+    step: &StepPlan,
+    input: &Value,
+    opts: &RunOptions,
+) -> Result<Value, Failure> {
+    // Steps that call MCP servers run here, beside the servers; others may go elsewhere.
+    let run = |skill: &crate::sandbox::Skill, text: String| {
+        let dispatch = ctx.dispatch.clone().filter(|_| opts.tools.is_none());
+        let skill = skill.clone();
+        async move {
+            match dispatch {
+                Some(d) => d.run_skill(at, &skill, &text, opts).await,
+                None => skill.run(&text, opts).await.result,
+            }
+        }
+    };
     match &step.kind {
         StepKind::Tool(t) => {
             if let Some(c) = &t.input
@@ -668,7 +721,7 @@ async fn invoke(ctx: &Ctx, step: &StepPlan, input: &Value, opts: &RunOptions) ->
             }
             Ok(output)
         }
-        StepKind::Skill(skill) => skill.run(&input.to_string(), opts).await.result,
+        StepKind::Skill(skill) => run(skill, input.to_string()).await,
         StepKind::Script(sc) => {
             if let Some(c) = &sc.input
                 && let Err(v) = c.check(input)
@@ -679,7 +732,7 @@ async fn invoke(ctx: &Ctx, step: &StepPlan, input: &Value, opts: &RunOptions) ->
                 ));
             }
             let wrapped = crate::scripts::runner_input(&sc.source, input, &sc.filename);
-            let output = sc.runner.run(&wrapped, opts).await.result?;
+            let output = run(&sc.runner, wrapped).await?;
             if let Some(c) = &sc.output
                 && let Err(v) = c.check(&output)
             {

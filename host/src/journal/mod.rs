@@ -7,6 +7,7 @@
 //! shared backend — cannot interleave a run's log. Large outputs are stored
 //! once, content-addressed, and referenced from events.
 
+pub mod postgres;
 pub mod sink;
 pub mod sqlite;
 

@@ -498,6 +498,11 @@ impl Skill {
         &self.inner.digest
     }
 
+    /// The component's bytes, as loaded.
+    pub fn bytes(&self) -> &[u8] {
+        &self.inner.bytes
+    }
+
     /// Its input contract.
     pub fn input_contract(&self) -> &Contract {
         &self.inner.input

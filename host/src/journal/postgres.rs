@@ -1,0 +1,570 @@
+//! The shared journal: PostgreSQL, for many workers on many machines.
+//!
+//! The same append-only event log as SQLite, with the same optimistic
+//! versioning, plus the work queue the workers share: step attempts claimed
+//! with `FOR UPDATE SKIP LOCKED` under a lease, runs claimed for
+//! orchestration the same way, skills stored by content hash, and
+//! `LISTEN`/`NOTIFY` to wake workers (with polling as the fallback).
+
+use super::{BLOB_REF, BLOB_THRESHOLD, Journal, JournalError, RunMeta, RunSummary, StoredRun};
+use crate::domain::events::{Event, Record, RunStatus};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+/// Numbered migrations, applied in order on start, each once.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        spec_path TEXT,
+        spec_text TEXT NOT NULL,
+        spec_digest TEXT NOT NULL,
+        input JSONB NOT NULL,
+        created_ms BIGINT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'running',
+        finished_ms BIGINT,
+        version BIGINT NOT NULL DEFAULT 0,
+        -- Files the spec refers to (path as resolved on submission -> blob hash),
+        -- so a worker elsewhere can orchestrate a detached run.
+        files JSONB NOT NULL DEFAULT '{}',
+        -- Detached runs wait for a worker to orchestrate them, under a lease.
+        detached BOOLEAN NOT NULL DEFAULT false,
+        lease_owner TEXT,
+        lease_until TIMESTAMPTZ
+    );
+    CREATE INDEX runs_by_created ON runs (created_ms DESC);
+    CREATE INDEX runs_to_orchestrate ON runs (status, detached);
+    CREATE TABLE events (
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        seq BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        body JSONB NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE blobs (hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL);
+    CREATE TABLE attempts (
+        id BIGSERIAL PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        step TEXT NOT NULL,
+        attempt INT NOT NULL,
+        skill TEXT NOT NULL,
+        input TEXT NOT NULL,
+        options JSONB NOT NULL,
+        state TEXT NOT NULL DEFAULT 'ready',
+        lease_owner TEXT,
+        lease_until TIMESTAMPTZ,
+        result JSONB,
+        worker TEXT,
+        UNIQUE (run_id, step, attempt)
+    );
+    CREATE INDEX attempts_to_claim ON attempts (state, id);",
+)];
+
+/// A journal (and work queue) in PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresJournal {
+    url: String,
+    pool: Pool,
+}
+
+fn storage(url: &str) -> impl Fn(tokio_postgres::Error) -> JournalError + '_ {
+    move |e| JournalError::Storage { path: redact(url), message: e.to_string() }
+}
+
+fn pool_err(url: &str) -> impl Fn(deadpool_postgres::PoolError) -> JournalError + '_ {
+    move |e| JournalError::Storage { path: redact(url), message: e.to_string() }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// An attempt claimed from the queue.
+#[derive(Debug, Clone)]
+pub struct ClaimedAttempt {
+    /// Its row.
+    pub id: i64,
+    /// The run.
+    pub run_id: String,
+    /// The step's path.
+    pub step: String,
+    /// The attempt number.
+    pub attempt: i32,
+    /// The skill's BLAKE3 digest.
+    pub skill: String,
+    /// The input (JSON text).
+    pub input: String,
+    /// Limits and grants.
+    pub options: Value,
+}
+
+impl PostgresJournal {
+    /// Connects to `url` (`postgres://...`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<PostgresJournal, JournalError> {
+        let config: tokio_postgres::Config = url.parse().map_err(storage(url))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| JournalError::Storage { path: redact(url), message: e.to_string() })?;
+        let j = PostgresJournal { url: url.to_string(), pool };
+        j.migrate().await?;
+        Ok(j)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, JournalError> {
+        self.pool.get().await.map_err(pool_err(&self.url))
+    }
+
+    async fn migrate(&self) -> Result<(), JournalError> {
+        let mut c = self.client().await?;
+        let err = storage(&self.url);
+        let tx = c.transaction().await.map_err(&err)?;
+        // One migrator at a time, across every process.
+        tx.execute("SELECT pg_advisory_xact_lock(7377060)", &[]).await.map_err(&err)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())")
+            .await
+            .map_err(&err)?;
+        for (version, sql) in MIGRATIONS {
+            let done = tx
+                .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version])
+                .await
+                .map_err(&err)?;
+            if done.is_none() {
+                tx.batch_execute(sql).await.map_err(&err)?;
+                tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[version]).await.map_err(&err)?;
+            }
+        }
+        tx.commit().await.map_err(&err)
+    }
+
+    /// Stores `bytes` under their BLAKE3 digest (once) and returns the digest.
+    pub async fn put_blob(&self, bytes: &[u8]) -> Result<String, JournalError> {
+        let hash = blake3::hash(bytes).to_hex().to_string();
+        let c = self.client().await?;
+        c.execute("INSERT INTO blobs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&hash, &bytes])
+            .await
+            .map_err(storage(&self.url))?;
+        Ok(hash)
+    }
+
+    /// The bytes stored under `hash`, checked against it.
+    pub async fn get_blob(&self, hash: &str) -> Result<Vec<u8>, JournalError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt("SELECT bytes FROM blobs WHERE hash = $1", &[&hash])
+            .await
+            .map_err(storage(&self.url))?
+            .ok_or_else(|| JournalError::Corrupt(format!("no blob {hash}")))?;
+        let bytes: Vec<u8> = row.get(0);
+        if blake3::hash(&bytes).to_hex().as_str() != hash {
+            return Err(JournalError::Corrupt(format!("blob {hash} does not match its hash")));
+        }
+        Ok(bytes)
+    }
+
+    async fn externalize(&self, v: &mut Value) -> Result<(), JournalError> {
+        let text = v.to_string();
+        if text.len() > BLOB_THRESHOLD {
+            let hash = self.put_blob(text.as_bytes()).await?;
+            *v = serde_json::json!({ BLOB_REF: hash });
+        }
+        Ok(())
+    }
+
+    async fn internalize(&self, v: &mut Value) -> Result<(), JournalError> {
+        if let Some(hash) = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get(BLOB_REF)).and_then(Value::as_str)
+        {
+            let bytes = self.get_blob(hash).await?;
+            *v = serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Marks a run as detached (waiting for a worker to orchestrate it) and
+    /// records the files its spec refers to.
+    pub async fn detach(&self, run_id: &str, files: &Value) -> Result<(), JournalError> {
+        let c = self.client().await?;
+        c.execute("UPDATE runs SET detached = true, files = $2 WHERE id = $1", &[&run_id, files])
+            .await
+            .map_err(storage(&self.url))?;
+        c.execute("NOTIFY weft_work", &[]).await.map_err(storage(&self.url))?;
+        Ok(())
+    }
+
+    /// The files a detached run's spec refers to.
+    pub async fn files(&self, run_id: &str) -> Result<Value, JournalError> {
+        let c = self.client().await?;
+        let row = c.query_opt("SELECT files FROM runs WHERE id = $1", &[&run_id]).await.map_err(storage(&self.url))?;
+        Ok(row.map(|r| r.get::<_, Value>(0)).unwrap_or(Value::Null))
+    }
+
+    /// Claims a detached, unfinished run whose orchestration lease is free or expired.
+    pub async fn claim_run(&self, owner: &str, lease: Duration) -> Result<Option<String>, JournalError> {
+        let c = self.client().await?;
+        let secs = lease.as_secs_f64();
+        let row = c
+            .query_opt(
+                "UPDATE runs SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
+                 WHERE id = (SELECT id FROM runs WHERE detached AND status = 'running'
+                               AND (lease_until IS NULL OR lease_until < now())
+                             ORDER BY created_ms FOR UPDATE SKIP LOCKED LIMIT 1)
+                 RETURNING id",
+                &[&owner, &secs],
+            )
+            .await
+            .map_err(storage(&self.url))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Extends the lease on a run this owner orchestrates; false if it was lost.
+    pub async fn renew_run(&self, run_id: &str, owner: &str, lease: Duration) -> Result<bool, JournalError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE runs SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND lease_owner = $2",
+                &[&run_id, &owner, &lease.as_secs_f64()],
+            )
+            .await
+            .map_err(storage(&self.url))?;
+        Ok(n == 1)
+    }
+
+    /// Enqueues an attempt (once: the same run, step and attempt number is
+    /// the same row, so a resumed orchestrator picks up its earlier result).
+    pub async fn submit_attempt(
+        &self,
+        run_id: &str,
+        step: &str,
+        attempt: i32,
+        skill: &str,
+        input: &str,
+        options: &Value,
+    ) -> Result<i64, JournalError> {
+        let c = self.client().await?;
+        let err = storage(&self.url);
+        c.execute(
+            "INSERT INTO attempts (run_id, step, attempt, skill, input, options) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (run_id, step, attempt) DO NOTHING",
+            &[&run_id, &step, &attempt, &skill, &input, options],
+        )
+        .await
+        .map_err(&err)?;
+        let row = c
+            .query_one(
+                "SELECT id FROM attempts WHERE run_id = $1 AND step = $2 AND attempt = $3",
+                &[&run_id, &step, &attempt],
+            )
+            .await
+            .map_err(&err)?;
+        c.execute("NOTIFY weft_work", &[]).await.map_err(&err)?;
+        Ok(row.get(0))
+    }
+
+    /// The result of attempt `id`, once done.
+    pub async fn attempt_result(&self, id: i64) -> Result<Option<Value>, JournalError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one("SELECT state, result FROM attempts WHERE id = $1", &[&id])
+            .await
+            .map_err(storage(&self.url))?;
+        let state: String = row.get(0);
+        Ok(if state == "done" { row.get::<_, Option<Value>>(1) } else { None })
+    }
+
+    /// Claims the oldest attempt that is ready, or whose lease expired.
+    pub async fn claim_attempt(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedAttempt>, JournalError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "UPDATE attempts SET state = 'claimed', lease_owner = $1, worker = $1,
+                        lease_until = now() + make_interval(secs => $2)
+                 WHERE id = (SELECT id FROM attempts
+                             WHERE state = 'ready' OR (state = 'claimed' AND lease_until < now())
+                             ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)
+                 RETURNING id, run_id, step, attempt, skill, input, options",
+                &[&owner, &lease.as_secs_f64()],
+            )
+            .await
+            .map_err(storage(&self.url))?;
+        Ok(row.map(|r| ClaimedAttempt {
+            id: r.get(0),
+            run_id: r.get(1),
+            step: r.get(2),
+            attempt: r.get(3),
+            skill: r.get(4),
+            input: r.get(5),
+            options: r.get(6),
+        }))
+    }
+
+    /// Extends the lease on a claimed attempt; false if it was lost.
+    pub async fn renew_attempt(&self, id: i64, owner: &str, lease: Duration) -> Result<bool, JournalError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE attempts SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND lease_owner = $2 AND state = 'claimed'",
+                &[&id, &owner, &lease.as_secs_f64()],
+            )
+            .await
+            .map_err(storage(&self.url))?;
+        Ok(n == 1)
+    }
+
+    /// Records an attempt's result, if this owner still holds it.
+    pub async fn complete_attempt(&self, id: i64, owner: &str, result: &Value) -> Result<bool, JournalError> {
+        let c = self.client().await?;
+        let err = storage(&self.url);
+        let n = c
+            .execute(
+                "UPDATE attempts SET state = 'done', result = $3, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND state = 'claimed'",
+                &[&id, &owner, result],
+            )
+            .await
+            .map_err(&err)?;
+        c.execute("SELECT pg_notify('weft_done', $1)", &[&id.to_string()]).await.map_err(&err)?;
+        Ok(n == 1)
+    }
+
+    /// Gives a claimed attempt back to the queue (graceful shutdown).
+    pub async fn release_attempt(&self, id: i64, owner: &str) -> Result<(), JournalError> {
+        let c = self.client().await?;
+        let err = storage(&self.url);
+        c.execute(
+            "UPDATE attempts SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND state = 'claimed'",
+            &[&id, &owner],
+        )
+        .await
+        .map_err(&err)?;
+        c.execute("NOTIFY weft_work", &[]).await.map_err(&err)?;
+        Ok(())
+    }
+
+    /// Which worker ran each finished attempt of a run (for tests and `weft runs show`).
+    pub async fn attempt_workers(&self, run_id: &str) -> Result<Vec<(String, i32, String)>, JournalError> {
+        let c = self.client().await?;
+        let rows = c
+            .query("SELECT step, attempt, coalesce(worker, '') FROM attempts WHERE run_id = $1 AND state = 'done' ORDER BY id", &[&run_id])
+            .await
+            .map_err(storage(&self.url))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    /// A stream of `NOTIFY` wake-ups on `channels`; polling covers lost ones.
+    pub async fn listen(
+        &self,
+        channels: &[&str],
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<String>, JournalError> {
+        use futures::StreamExt;
+        let config: tokio_postgres::Config = self.url.parse().map_err(storage(&self.url))?;
+        let (client, mut connection) = config.connect(NoTls).await.map_err(storage(&self.url))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(n) = message
+                    && tx.send(n.payload().to_string()).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        for ch in channels {
+            client.batch_execute(&format!("LISTEN {ch}")).await.map_err(storage(&self.url))?;
+        }
+        // The client must live as long as the listening connection.
+        tokio::spawn(async move {
+            let _keep = client;
+            std::future::pending::<()>().await;
+        });
+        Ok(rx)
+    }
+}
+
+fn event_values(event: &mut Event) -> Vec<&mut Value> {
+    match event {
+        Event::RunStarted { input, .. } => vec![input],
+        Event::StepFinished { output, .. } | Event::RunFinished { output, .. } => vec![output],
+        _ => vec![],
+    }
+}
+
+#[async_trait]
+impl Journal for PostgresJournal {
+    async fn create_run(&self, meta: &RunMeta) -> Result<(), JournalError> {
+        let mut input = meta.input.clone();
+        self.externalize(&mut input).await?;
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO runs (id, workflow, spec_path, spec_text, spec_digest, input, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO NOTHING",
+                &[&meta.id, &meta.workflow, &meta.spec_path, &meta.spec_text, &meta.spec_digest, &input, &(meta.created_ms as i64)],
+            )
+            .await
+            .map_err(storage(&self.url))?;
+        if n == 0 {
+            return Err(JournalError::Exists(meta.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn append(&self, run_id: &str, expected_version: u64, records: &[Record]) -> Result<u64, JournalError> {
+        let mut prepared = Vec::with_capacity(records.len());
+        for r in records {
+            let mut r = r.clone();
+            for v in event_values(&mut r.event) {
+                self.externalize(v).await?;
+            }
+            prepared.push(r);
+        }
+        let mut c = self.client().await?;
+        let err = storage(&self.url);
+        let tx = c.transaction().await.map_err(&err)?;
+        let row = tx.query_opt("SELECT version FROM runs WHERE id = $1 FOR UPDATE", &[&run_id]).await.map_err(&err)?;
+        let found = row.ok_or_else(|| JournalError::NotFound(run_id.to_string()))?.get::<_, i64>(0) as u64;
+        if found != expected_version {
+            return Err(JournalError::Conflict { run: run_id.to_string(), expected: expected_version, found });
+        }
+        let mut version = found;
+        let mut finished: Option<(RunStatus, u64)> = None;
+        let mut resumed = false;
+        for r in &prepared {
+            match &r.event {
+                Event::RunFinished { status, .. } => finished = Some((*status, r.at_ms)),
+                Event::RunResumed { .. } => {
+                    resumed = true;
+                    finished = None;
+                }
+                _ => {}
+            }
+            version += 1;
+            let body = serde_json::to_value(&r.event).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO events (run_id, seq, at_ms, body) VALUES ($1, $2, $3, $4)",
+                &[&run_id, &(version as i64), &(r.at_ms as i64), &body],
+            )
+            .await
+            .map_err(&err)?;
+        }
+        tx.execute("UPDATE runs SET version = $2 WHERE id = $1", &[&run_id, &(version as i64)]).await.map_err(&err)?;
+        if resumed {
+            tx.execute("UPDATE runs SET status = 'running', finished_ms = NULL WHERE id = $1", &[&run_id])
+                .await
+                .map_err(&err)?;
+        }
+        if let Some((status, at)) = finished {
+            let s = match status {
+                RunStatus::Succeeded => "succeeded",
+                RunStatus::Failed => "failed",
+            };
+            tx.execute(
+                "UPDATE runs SET status = $2, finished_ms = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                &[&run_id, &s, &(at as i64)],
+            )
+            .await
+            .map_err(&err)?;
+            tx.execute("SELECT pg_notify('weft_run_finished', $1)", &[&run_id]).await.map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(version)
+    }
+
+    async fn load(&self, run_id: &str) -> Result<StoredRun, JournalError> {
+        let c = self.client().await?;
+        let err = storage(&self.url);
+        let row = c
+            .query_opt(
+                "SELECT workflow, spec_path, spec_text, spec_digest, input, created_ms, version FROM runs WHERE id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(&err)?
+            .ok_or_else(|| JournalError::NotFound(run_id.to_string()))?;
+        let mut input: Value = row.get(4);
+        self.internalize(&mut input).await?;
+        let meta = RunMeta {
+            id: run_id.to_string(),
+            workflow: row.get(0),
+            spec_path: row.get(1),
+            spec_text: row.get(2),
+            spec_digest: row.get(3),
+            input,
+            created_ms: row.get::<_, i64>(5) as u64,
+        };
+        let version = row.get::<_, i64>(6) as u64;
+        let rows =
+            c.query("SELECT at_ms, body FROM events WHERE run_id = $1 ORDER BY seq", &[&run_id]).await.map_err(&err)?;
+        let mut records = Vec::with_capacity(rows.len());
+        for r in rows {
+            let mut event: Event = serde_json::from_value(r.get::<_, Value>(1))
+                .map_err(|e| JournalError::Corrupt(format!("event of {run_id}: {e}")))?;
+            for v in event_values(&mut event) {
+                self.internalize(v).await?;
+            }
+            records.push(Record { at_ms: r.get::<_, i64>(0) as u64, event });
+        }
+        Ok(StoredRun { meta, records, version })
+    }
+
+    async fn list(&self, limit: usize) -> Result<Vec<RunSummary>, JournalError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, workflow, status, created_ms, finished_ms, version FROM runs ORDER BY created_ms DESC, id DESC LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .await
+            .map_err(storage(&self.url))?;
+        Ok(rows
+            .iter()
+            .map(|r| RunSummary {
+                id: r.get(0),
+                workflow: r.get(1),
+                status: r.get(2),
+                started_ms: r.get::<_, i64>(3) as u64,
+                finished_ms: r.get::<_, Option<i64>>(4).map(|v| v as u64),
+                events: r.get::<_, i64>(5) as u64,
+            })
+            .collect())
+    }
+
+    async fn resolve_id(&self, prefix: &str) -> Result<String, JournalError> {
+        let c = self.client().await?;
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let rows = c
+            .query("SELECT id FROM runs WHERE id LIKE $1 ORDER BY id LIMIT 2", &[&pattern])
+            .await
+            .map_err(storage(&self.url))?;
+        match rows.as_slice() {
+            [one] => Ok(one.get(0)),
+            [] => Err(JournalError::NotFound(prefix.to_string())),
+            _ => Err(JournalError::NotFound(format!("{prefix} (ambiguous: give more of the id)"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(redact("postgres://weft:secret@db:5432/weft"), "postgres://weft:***@db:5432/weft");
+        assert_eq!(redact("postgres://weft@db/weft"), "postgres://weft@db/weft");
+    }
+}
