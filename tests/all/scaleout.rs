@@ -20,7 +20,12 @@ fn database(name: &str) -> Option<String> {
     let db = format!("{name}_{}", std::process::id());
     let status = Command::new("psql").arg(&base).args(["-q", "-c", &format!("CREATE DATABASE {db}")]).status().unwrap();
     assert!(status.success(), "created the test database");
-    Some(base.replacen("/weft?", &format!("/{db}?"), 1))
+    let url = base.replacen("/weft?", &format!("/{db}?"), 1);
+    // Opening the journal applies its migrations, so the tests can query the
+    // tables before any worker or run has touched the database.
+    let out = weft().args(["runs", "--db", &url]).output().unwrap();
+    assert!(out.status.success(), "migrated the test database: {}", String::from_utf8_lossy(&out.stderr));
+    Some(url)
 }
 
 /// A worker process, killed when dropped.

@@ -392,7 +392,19 @@ fn run_scope(
         let mut readiness = Readiness::new(&scope.graph);
         let mut tasks: JoinSet<(String, Result<Finished, Escalation>)> = JoinSet::new();
         loop {
-            for name in readiness.take_ready() {
+            let ready = readiness.take_ready();
+            // A lone ready step with nothing else in flight (a sequential
+            // chain) runs right here: no task to spawn, no thread to wake.
+            if ready.len() == 1 && tasks.is_empty() {
+                let name = ready.into_iter().next().expect("one ready step");
+                let step = scope.steps[&name].clone();
+                let steps = steps_value_of(&done, scope.graph.deps_of(&name));
+                let f = run_step(ctx.clone(), step, env.clone(), steps).await?;
+                readiness.finished(&name);
+                done.insert(name, f);
+                continue;
+            }
+            for name in ready {
                 let step = scope.steps[&name].clone();
                 let (ctx, env) = (ctx.clone(), env.clone());
                 // A step's expressions can only read the steps it depends on:

@@ -3,7 +3,7 @@
 
 use super::state::RunState;
 use crate::domain::Limits;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
@@ -116,7 +116,7 @@ impl EngineSlot {
 }
 
 /// Advances the epoch of every engine while any run is in flight, and sleeps
-/// when none is. Stops when the sandbox is dropped.
+/// once none has been for a while. Stops when the sandbox is dropped.
 pub(crate) struct EpochTicker {
     shared: Arc<TickerShared>,
     thread: thread::Thread,
@@ -125,7 +125,13 @@ pub(crate) struct EpochTicker {
 struct TickerShared {
     engines: Mutex<Vec<Engine>>,
     active: AtomicUsize,
+    /// Set while the thread is parked, so starting a run wakes it only then.
+    parked: AtomicBool,
 }
+
+/// Ticks without a run before the ticker parks: short runs one after another
+/// (a sequential workflow) keep it awake instead of waking it each time.
+const IDLE_TICKS_BEFORE_PARKING: u32 = 100;
 
 /// Held while a run is in flight; keeps the ticker ticking.
 pub(crate) struct Ticking<'a>(&'a EpochTicker);
@@ -138,17 +144,39 @@ impl Drop for Ticking<'_> {
 
 impl EpochTicker {
     pub(crate) fn start() -> EpochTicker {
-        let shared = Arc::new(TickerShared { engines: Mutex::new(Vec::new()), active: AtomicUsize::new(0) });
+        let shared = Arc::new(TickerShared {
+            engines: Mutex::new(Vec::new()),
+            active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
+        });
         let weak: Weak<TickerShared> = Arc::downgrade(&shared);
         let handle = thread::Builder::new()
             .name("weft-epoch".into())
             .spawn(move || {
+                let mut idle = 0u32;
                 loop {
                     let Some(shared) = weak.upgrade() else { return };
                     if shared.active.load(Ordering::Acquire) == 0 {
-                        drop(shared);
-                        thread::park_timeout(Duration::from_millis(200));
-                        continue;
+                        idle += 1;
+                        if idle >= IDLE_TICKS_BEFORE_PARKING {
+                            // SeqCst on both sides (here and in `ticking`): either
+                            // this load sees the new run, or the run sees `parked`
+                            // and unparks us.
+                            shared.parked.store(true, Ordering::SeqCst);
+                            if shared.active.load(Ordering::SeqCst) == 0 {
+                                drop(shared);
+                                thread::park_timeout(Duration::from_millis(200));
+                            } else {
+                                drop(shared);
+                            }
+                            if let Some(s) = weak.upgrade() {
+                                s.parked.store(false, Ordering::SeqCst);
+                            }
+                            idle = 0;
+                            continue;
+                        }
+                    } else {
+                        idle = 0;
                     }
                     for e in shared.engines.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                         e.increment_epoch();
@@ -167,7 +195,8 @@ impl EpochTicker {
 
     /// Marks a run in flight until the guard drops.
     pub(crate) fn ticking(&self) -> Ticking<'_> {
-        if self.shared.active.fetch_add(1, Ordering::AcqRel) == 0 {
+        self.shared.active.fetch_add(1, Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
         Ticking(self)
