@@ -159,6 +159,69 @@ fn run_json_report_has_the_documented_shape_and_exit_0() {
     assert!(style["recovery"].as_array().unwrap().is_empty() && style["duration_ms"].is_u64());
 }
 
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> =
+        v.as_object().unwrap_or_else(|| panic!("an object: {v}")).keys().map(String::as_str).collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn run_json_report_has_exactly_the_documented_keys() {
+    let (spec, input) = example();
+    let out = weft().arg("run").arg(&spec).args(["--input", &input, "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = stdout_json(&out);
+    assert_eq!(keys(&r), ["error", "output", "run_id", "status", "steps", "workflow"]);
+    for (path, step) in r["steps"].as_object().unwrap() {
+        assert_eq!(keys(step), ["attempts", "duration_ms", "recovery", "status"], "step {path}: {step}");
+    }
+}
+
+#[test]
+fn a_failed_run_json_names_the_step_kind_and_message_and_exits_1() {
+    let (spec, input) = example();
+    let out = weft()
+        .arg("run")
+        .arg(&spec)
+        .args(["--input", &input, "--json", "--fault", "total=permanent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = stdout_json(&out);
+    assert_eq!((r["status"].as_str(), &r["output"]), (Some("failed"), &Value::Null));
+    assert_eq!(r["error"], json!({"step": "total", "kind": "permanent", "message": "injected fault: permanent"}));
+    let total = &r["steps"]["total"];
+    assert_eq!(keys(total), ["attempts", "duration_ms", "error", "recovery", "status"]);
+    assert_eq!((total["status"].as_str(), &total["error"]["kind"]), (Some("failed"), &json!("permanent")));
+}
+
+#[test]
+fn a_run_wide_failure_has_no_step_in_its_error() {
+    let (spec, _) = example();
+    let out = weft().arg("run").arg(&spec).args(["--input", r#"{"budget": 0}"#, "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = stdout_json(&out);
+    assert_eq!(keys(&r["error"]), ["kind", "message", "step"]);
+    assert_eq!((&r["error"]["step"], &r["error"]["kind"]), (&Value::Null, &json!("invalid_input")));
+    assert_eq!(r["steps"], json!({}), "no step ran");
+}
+
+#[test]
+fn a_spec_error_under_run_json_prints_the_diagnostics_and_exits_2() {
+    let case = crate::support::root().join("tests/scenarios/check/unknown-step/workflow.toml");
+    let out = weft().arg("run").arg(&case).args(["--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = stdout_json(&out);
+    assert_eq!(keys(&r), ["diagnostics", "ok"]);
+    assert_eq!(r["ok"], json!(false));
+    let d = &r["diagnostics"][0];
+    assert_eq!(
+        (d["severity"].as_str(), d["at"].as_str(), d["line"].as_u64()),
+        (Some("error"), Some("steps.use.input"), Some(8))
+    );
+}
+
 #[test]
 fn run_with_a_fault_shows_retries_and_the_fallback() {
     let (spec, input) = example();

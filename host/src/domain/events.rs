@@ -55,12 +55,37 @@ pub enum FallbackSource {
 /// The error a failed run reports: which step, what kind, what happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunError {
-    /// Path of the step that failed (empty for run-wide failures before any step).
+    /// Path of the step that failed; empty for a run-wide failure (the run's
+    /// input or output breaking its schema, the deadline passing with no step
+    /// running, the journal failing), which JSON shows as `null`.
+    #[serde(with = "run_wide")]
+    #[schemars(with = "Option<String>")]
     pub step: String,
     /// The outcome kind.
     pub kind: OutcomeKind,
     /// What happened.
     pub message: String,
+}
+
+impl RunError {
+    /// The path of the step that failed, or `None` for a run-wide failure.
+    pub fn step_path(&self) -> Option<&str> {
+        (!self.step.is_empty()).then_some(self.step.as_str())
+    }
+}
+
+/// `RunError::step` in JSON: `null` for a run-wide failure (an empty path).
+/// An empty string, as older journals recorded it, reads back the same.
+mod run_wide {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(step: &str, s: S) -> Result<S::Ok, S::Error> {
+        if step.is_empty() { s.serialize_none() } else { s.serialize_some(step) }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+    }
 }
 
 /// Something that happened in a run.
@@ -441,6 +466,21 @@ mod tests {
                 assert!(!done.contains_key("fetch"), "cut at {cut}");
             }
         }
+    }
+
+    #[test]
+    fn a_run_wide_failure_names_no_step() {
+        let wide = RunError { step: String::new(), kind: OutcomeKind::InvalidInput, message: "bad input".into() };
+        let v = serde_json::to_value(&wide).unwrap();
+        assert_eq!(v, json!({"step": null, "kind": "invalid_input", "message": "bad input"}));
+        assert_eq!(serde_json::from_value::<RunError>(v).unwrap(), wide);
+        assert_eq!(wide.step_path(), None);
+        // Journals written before `null` recorded an empty string; it reads back the same.
+        let old: RunError = serde_json::from_value(json!({"step": "", "kind": "timeout", "message": "late"})).unwrap();
+        assert_eq!(old.step_path(), None);
+        let at_step = RunError { step: "fetch".into(), ..wide };
+        assert_eq!(serde_json::to_value(&at_step).unwrap()["step"], json!("fetch"));
+        assert_eq!(at_step.step_path(), Some("fetch"));
     }
 
     #[test]
