@@ -2,13 +2,20 @@
 //! convergence and parallelism.
 
 use crate::support::{MARGIN, root, sandbox};
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use weft::domain::OutcomeKind;
-use weft::domain::events::{Recovery, Report, RunStatus};
-use weft::engine::{Executor, ManualClock, MemorySink, RunOutcome, RunRequest, SpecSource, Workflow};
+use weft::domain::events::{
+    CarryOver, Event, FallbackSource, Record, Recovery, Report, RunStatus, carry_over, finished_steps,
+};
+use weft::engine::run::SinkError;
+use weft::engine::{
+    EventSink, Executor, Finished, ManualClock, MemorySink, RunOutcome, RunRequest, SpecSource, Workflow,
+};
 
 /// A spec in a fresh directory; `@skills` in the text is the fixtures directory
 /// and `@dir` the spec's own directory.
@@ -500,4 +507,307 @@ async fn a_script_steps_contracts_are_enforced() {
     );
     let err = check(&s).await.err().expect("the mapping cannot satisfy the script's input_schema");
     assert!(err.to_string().contains("the mapping gives no `y`"), "{err}");
+}
+
+/// Records a run's events until one matches `dies_after`, then refuses every
+/// later one: as if the run's process died right after that event was on disk.
+struct DiesAfter {
+    log: MemorySink,
+    dies_after: fn(&Event) -> bool,
+    dead: AtomicBool,
+}
+
+impl DiesAfter {
+    fn new(dies_after: fn(&Event) -> bool) -> Self {
+        DiesAfter { log: MemorySink::default(), dies_after, dead: AtomicBool::new(false) }
+    }
+}
+
+impl EventSink for DiesAfter {
+    fn record<'a>(&'a self, run_id: &'a str, record: &'a Record) -> BoxFuture<'a, Result<(), SinkError>> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(SinkError("the process died".into())) });
+        }
+        if (self.dies_after)(&record.event) {
+            self.dead.store(true, Ordering::SeqCst);
+        }
+        self.log.record(run_id, record)
+    }
+}
+
+/// A request that resumes run `run_id` after `log`: its finished steps are reused.
+fn resume_request(run_id: &str, log: &[Record], sink: Arc<dyn EventSink>) -> RunRequest {
+    let mut req = RunRequest::new(json!(null), sink);
+    req.run_id = run_id.to_string();
+    req.resumed = true;
+    req.prior = finished_steps(log)
+        .into_iter()
+        .map(|(path, (status, output, error))| (path, Finished { status, output, error }))
+        .collect();
+    req
+}
+
+fn attempts_started(log: &[Record]) -> Vec<u32> {
+    log.iter()
+        .filter_map(|r| match r.event {
+            Event::AttemptStarted { attempt, .. } => Some(attempt),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An arbitrary wall-clock origin, so the times of events are known.
+const T0: u64 = 1_700_000_000_000;
+
+#[tokio::test]
+async fn a_run_resumed_after_a_crash_goes_on_with_its_attempt_numbers_backoff_and_budget() {
+    let s = spec(
+        r#"
+        name = "resumable"
+        run = { max_attempts = 3 }
+        [steps.fetch]
+        skill = "@skills/flaky.wasm"
+        input = { fail_times = 3, counter = "'@dir/calls'", log = "'@dir/keys'" }
+        grants = { write = ["@dir"] }
+        retry = { max_attempts = 5, initial_interval = "5s", backoff_coefficient = 2.0, jitter = "none" }
+        "#,
+    );
+    let wf = Arc::new(check(&s).await.unwrap());
+    // First life: attempts 1 and 2 fail; it dies once the 10 s backoff before attempt 3 is recorded.
+    let first = Arc::new(DiesAfter::new(|e| matches!(e, Event::RetryScheduled { attempt: 3, .. })));
+    let req = RunRequest::new(json!(null), first.clone());
+    let run_id = req.run_id.clone();
+    Executor::new(Arc::new(ManualClock::starting_at(T0))).run(wf.clone(), req).await;
+    let log = first.log.records();
+    assert_eq!(attempts_started(&log), [1, 2]);
+
+    // Second life, 14 s after the first began: 1 s of the backoff is left.
+    let sink = Arc::new(MemorySink::default());
+    let clock = Arc::new(ManualClock::starting_at(T0 + 14_000));
+    let req = resume_request(&run_id, &log, sink.clone());
+    let outcome = Executor::new(clock.clone()).continue_run(wf, req, carry_over(&log)).await;
+    let second = sink.records();
+    assert_eq!(attempts_started(&second), [3], "the numbers go on, and the budget of 3 allows one more");
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(1), Duration::from_secs(20)],
+        "the rest of the backoff, then the next"
+    );
+    let e = outcome.error.expect("the run fails");
+    assert!(e.message.contains("budget of 3 attempts is spent"), "{}", e.message);
+    assert_eq!(std::fs::read_to_string(s.dir.path().join("calls")).unwrap(), "3", "the skill ran three times in all");
+    // The step saw the same idempotency key in both lives, and the attempt numbers in order.
+    let key = format!("{run_id}/fetch");
+    assert_eq!(std::fs::read_to_string(s.dir.path().join("keys")).unwrap(), format!("{key} 1\n{key} 2\n{key} 3\n"));
+}
+
+#[tokio::test]
+async fn an_attempt_in_flight_at_a_crash_runs_again_under_its_number() {
+    let s = spec(
+        r#"
+        name = "in-flight"
+        [steps.fetch]
+        skill = "@skills/flaky.wasm"
+        input = { fail_times = 0, counter = "'@dir/calls'", log = "'@dir/keys'" }
+        grants = { write = ["@dir"] }
+        retry = { max_attempts = 3 }
+        "#,
+    );
+    let wf = Arc::new(check(&s).await.unwrap());
+    // The skill ran, but the process died before its end was recorded.
+    let first = Arc::new(DiesAfter::new(|e| matches!(e, Event::AttemptStarted { .. })));
+    let req = RunRequest::new(json!(null), first.clone());
+    let run_id = req.run_id.clone();
+    Executor::new(Arc::new(ManualClock::default())).run(wf.clone(), req).await;
+    let log = first.log.records();
+
+    let sink = Arc::new(MemorySink::default());
+    let req = resume_request(&run_id, &log, sink.clone());
+    let outcome = Executor::new(Arc::new(ManualClock::default())).continue_run(wf, req, carry_over(&log)).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    assert_eq!(attempts_started(&sink.records()), [1], "delivered again, at least once, not a new attempt");
+    let key = format!("{run_id}/fetch");
+    assert_eq!(std::fs::read_to_string(s.dir.path().join("keys")).unwrap(), format!("{key} 1\n{key} 1\n"));
+}
+
+#[tokio::test]
+async fn a_resumed_run_counts_the_time_of_its_earlier_lives_against_its_deadline() {
+    let s = spec("name = \"timed\"\nrun = { deadline = \"10s\" }\n[steps.a]\nskill = \"@skills/echo.wasm\"\n");
+    let wf = Arc::new(check(&s).await.unwrap());
+    let earlier_life = |ran_ms: u64| {
+        vec![
+            Record { at_ms: T0, event: Event::RunStarted { workflow: "timed".into(), input: json!(null) } },
+            Record { at_ms: T0 + ran_ms, event: Event::StepStarted { step: "a".into() } },
+        ]
+    };
+    let resume = |log: Vec<Record>| {
+        let wf = wf.clone();
+        async move {
+            let sink = Arc::new(MemorySink::default());
+            let req = resume_request("timed-run", &log, sink.clone());
+            let outcome = Executor::new(Arc::new(ManualClock::default())).continue_run(wf, req, carry_over(&log)).await;
+            (outcome, Report::from_log("timed-run", &sink.records()))
+        }
+    };
+    // Obeyed: 4 of the 10 s were spent; the rest is enough.
+    let (outcome, _) = resume(earlier_life(4_000)).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    // Violated: the earlier life ran past the deadline; nothing runs, and no step is to blame.
+    let (outcome, report) = resume(earlier_life(12_000)).await;
+    let e = outcome.error.expect("the deadline has passed");
+    assert_eq!((e.step_path(), e.kind), (None, OutcomeKind::Timeout));
+    assert!(e.message.contains("deadline of 10s passed (12s of it in earlier lives"), "{}", e.message);
+    assert!(report.steps.is_empty(), "no step started: {:?}", report.steps.keys());
+    // A run that ended and is resumed gets its whole deadline again.
+    let mut ended = earlier_life(12_000);
+    ended.push(Record {
+        at_ms: T0 + 12_001,
+        event: Event::RunFinished { status: RunStatus::Failed, output: Value::Null, error: None },
+    });
+    assert_eq!(carry_over(&ended), CarryOver::default());
+    assert_eq!(resume(ended).await.0.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn an_injected_hang_ends_as_a_timeout_after_the_steps_timeout_on_the_runs_clock() {
+    let s = spec(
+        r#"
+        name = "hangs"
+        [steps.a]
+        skill = "@skills/echo.wasm"
+        limits = { timeout = "1h" }
+        retry = { max_attempts = 2, initial_interval = "1s", jitter = "none" }
+        "#,
+    );
+    let fault = weft::engine::Fault { step: "a".into(), times: 1, kind: OutcomeKind::Timeout };
+    let r = tokio::time::timeout(MARGIN, run_with(&s, json!("x"), vec![fault])).await.expect("no real hour passes");
+    assert_eq!(r.outcome.status, RunStatus::Succeeded, "{:?}", r.outcome.error);
+    assert_eq!(retries(&r, "a"), [(1, OutcomeKind::Timeout, 1000)]);
+    assert_eq!(r.clock.sleeps(), [Duration::from_secs(3600), Duration::from_secs(1)], "the hang, then the backoff");
+}
+
+/// A step that fails for good (its first call, permanently) and falls back to another skill.
+fn falls_back_to(fallback: &str, on_failure: &str) -> Spec {
+    spec(&format!(
+        r#"
+        name = "fallback-skill"
+        [steps.fetch]
+        skill = "@skills/flaky.wasm"
+        input = {{ fail_times = 99, kind = "'permanent'", counter = "'@dir/calls'" }}
+        grants = {{ write = ["@dir"] }}
+        fallback = {{ skill = "@skills/{fallback}.wasm" }}
+        on_failure = "{on_failure}"
+
+        [steps.use]
+        skill = "@skills/echo.wasm"
+        input = {{ got = "steps.fetch.output", how = "steps.fetch.status" }}
+        "#
+    ))
+}
+
+#[tokio::test]
+async fn a_fallback_skill_gets_the_same_input_and_stands_in_for_the_step() {
+    let s = falls_back_to("echo", "escalate");
+    let r = run(&s, json!(null)).await;
+    assert_eq!(r.outcome.status, RunStatus::Succeeded, "{:?}", r.outcome.error);
+    let fetch = &r.report.steps["fetch"];
+    assert_eq!((fetch.status.as_str(), fetch.attempts), ("fallback", 1));
+    assert_eq!(fetch.recovery, [Recovery::Fallback { source: FallbackSource::Skill }]);
+    assert_eq!(fetch.error.as_ref().map(|e| e.kind), Some(OutcomeKind::Permanent), "the step's own failure is kept");
+    let input = json!({"fail_times": 99, "kind": "permanent", "counter": format!("{}/calls", s.dir.path().display())});
+    assert_eq!(r.outcome.output["use"], json!({"got": input, "how": "fallback"}), "echo gave back the step's input");
+    assert_eq!(std::fs::read_to_string(s.dir.path().join("calls")).unwrap(), "1");
+}
+
+#[tokio::test]
+async fn when_the_fallback_skill_fails_too_the_step_fails_with_both_failures() {
+    let s = falls_back_to("panic", "escalate");
+    let r = run(&s, json!(null)).await;
+    assert_eq!(r.outcome.status, RunStatus::Failed);
+    let e = r.outcome.error.clone().unwrap();
+    assert_eq!((e.step.as_str(), e.kind), ("fetch", OutcomeKind::Trap), "the fallback's failure is the last word");
+    assert!(e.message.starts_with("planned failure 1 of 99 (and its fallback skill failed too: "), "{}", e.message);
+    assert_eq!(r.report.steps["fetch"].status, "failed");
+    assert!(r.report.steps["fetch"].recovery.is_empty(), "no fallback was used");
+    assert!(!r.report.steps.contains_key("use"));
+
+    // With on_failure = "continue" the run goes on without it.
+    let s = falls_back_to("panic", "continue");
+    let r = run(&s, json!(null)).await;
+    assert_eq!(r.outcome.status, RunStatus::Succeeded, "{:?}", r.outcome.error);
+    assert_eq!(r.report.steps["fetch"].status, "skipped");
+    assert!(matches!(r.report.steps["fetch"].recovery[..], [Recovery::Continued { kind: OutcomeKind::Trap, .. }]));
+    assert_eq!(r.outcome.output["use"], json!({"got": null, "how": "skipped"}));
+}
+
+#[tokio::test]
+async fn a_fallback_skill_sees_its_own_stable_idempotency_key() {
+    let s = spec(
+        r#"
+        name = "fallback-key"
+        [steps.probe]
+        skill = "@skills/escape-probe.wasm"
+        input = { env = true }
+        fallback = { skill = "@skills/escape-probe.wasm" }
+        "#,
+    );
+    let fault = weft::engine::Fault { step: "probe".into(), times: 1, kind: OutcomeKind::Permanent };
+    let r = run_with(&s, json!(null), vec![fault]).await;
+    assert_eq!(r.report.steps["probe"].status, "fallback");
+    let key = format!("{}/probe/fallback", r.outcome.run_id);
+    assert_eq!(r.outcome.output["probe"]["env"], json!({"WEFT_IDEMPOTENCY_KEY": key}), "and nothing else");
+}
+
+/// The most intervals `[start, end)` that hold one instant.
+fn peak_overlap(intervals: &[(u64, u64)]) -> usize {
+    let mut edges: Vec<(u64, i32)> = intervals.iter().flat_map(|&(s, e)| [(s, 1), (e, -1)]).collect();
+    edges.sort(); // at the same instant an end (-1) comes before a start (+1)
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        peak = peak.max(now);
+    }
+    peak as usize
+}
+
+fn intervals(outputs: &[&Value]) -> Vec<(u64, u64)> {
+    outputs.iter().map(|o| (o["started_ms"].as_u64().unwrap(), o["ended_ms"].as_u64().unwrap())).collect()
+}
+
+#[test]
+fn peak_overlap_counts_what_runs_at_once() {
+    assert_eq!(peak_overlap(&[(0, 10), (10, 20), (20, 30)]), 1, "one after the other");
+    assert_eq!(peak_overlap(&[(0, 10), (5, 20), (6, 7), (19, 30)]), 3);
+}
+
+#[tokio::test]
+async fn the_run_wide_concurrency_bounds_the_skill_runs_in_flight() {
+    let mut text = "name = \"bounded\"\nrun = { concurrency = 2 }\n".to_string();
+    for i in 0..5 {
+        text += &format!("[steps.s{i}]\nskill = \"@skills/sleep.wasm\"\ninput = {{ ms = 300 }}\n");
+    }
+    let r = run(&spec(&text), json!(null)).await;
+    assert_eq!(r.outcome.status, RunStatus::Succeeded, "{:?}", r.outcome.error);
+    let naps: Vec<&Value> = r.outcome.output.as_object().unwrap().values().collect();
+    assert_eq!(naps.len(), 5);
+    assert_eq!(peak_overlap(&intervals(&naps)), 2, "never more than 2 at once, and 2 did run together");
+}
+
+#[tokio::test]
+async fn a_fan_out_concurrency_bounds_its_elements_in_flight() {
+    let s = spec(
+        r#"
+        name = "fan-bounded"
+        [steps.naps]
+        skill = "@skills/sleep.wasm"
+        for_each = "[1, 2, 3, 4, 5, 6]"
+        concurrency = 3
+        input = { ms = 300, tag = "item" }
+        "#,
+    );
+    let r = run(&s, json!(null)).await;
+    assert_eq!(r.outcome.status, RunStatus::Succeeded, "{:?}", r.outcome.error);
+    let naps: Vec<&Value> = r.outcome.output["naps"].as_array().unwrap().iter().collect();
+    assert_eq!(naps.iter().map(|n| n["tag"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(peak_overlap(&intervals(&naps)), 3, "never more than 3 at once (the run allows 8)");
 }

@@ -5,7 +5,7 @@ use super::Exit;
 use super::progress::Progress;
 use super::workflow::{print_run_report, sandbox};
 use crate::distributed::{QueueDispatch, upload_files};
-use crate::domain::events::{Event, Record, Report, RunStatus, finished_steps};
+use crate::domain::events::{Event, Record, Report, RunStatus, carry_over, finished_steps};
 use crate::engine::run::Dispatch;
 use crate::engine::run::{EventSink, Executor, Finished, MemorySink, RunRequest, Tee};
 use crate::engine::{SpecSource, SystemClock, Workflow};
@@ -265,7 +265,9 @@ async fn execute(
     if let Some(d) = dispatch {
         executor = executor.with_dispatch(d);
     }
-    let outcome = executor.run(wf, req).await;
+    // A resumed run goes on with the retries, budget and deadline its earlier lives left.
+    let carried = carry_over(&earlier);
+    let outcome = executor.continue_run(wf, req, carried).await;
     if let Some(p) = &progress {
         p.clear();
     }

@@ -125,7 +125,9 @@ pub enum Event {
         /// The failure.
         failure: Failure,
     },
-    /// A retry was scheduled after a backoff.
+    /// A retry was scheduled after a backoff. It is recorded as the wait
+    /// begins, so the retry is due at the record's `at_ms` plus `delay_ms`:
+    /// a resumed run waits only what remains of it.
     RetryScheduled {
         /// The step's path.
         step: String,
@@ -386,10 +388,97 @@ pub fn finished_steps(log: &[Record]) -> IndexMap<String, (StepStatus, Value, Op
     out
 }
 
+/// Where a step that was under way when its run's process stopped had got to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Underway {
+    /// Attempt `attempt` had started (none had, when 0) and no failure of it
+    /// was recorded: it runs again under the same number (at least once).
+    Attempting {
+        /// The attempt in flight.
+        attempt: u32,
+    },
+    /// Attempt `attempt` failed, and whether to retry was not recorded yet.
+    Failed {
+        /// The attempt that failed.
+        attempt: u32,
+        /// How.
+        failure: Failure,
+    },
+    /// Attempt `attempt` was scheduled to start at `due_ms`.
+    Waiting {
+        /// The attempt to make.
+        attempt: u32,
+        /// When the backoff ends, in ms since the Unix epoch.
+        due_ms: u64,
+    },
+}
+
+/// What a resumed run carries over from the lives it had since it last
+/// ended: a crash does not reset its retries, its attempt budget or its
+/// deadline. A run that ended (failed) and is resumed starts them afresh.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CarryOver {
+    /// Steps that started and did not finish, by path, with their progress.
+    pub underway: IndexMap<String, Underway>,
+    /// Attempts started, counted against the run's attempt budget.
+    pub attempts: u32,
+    /// How long the earlier lives ran (from their first event to their
+    /// last), counted against the run's deadline.
+    pub elapsed_ms: u64,
+}
+
+/// Derives what a run resumed after `log` carries over; works on a log cut off anywhere.
+pub fn carry_over(log: &[Record]) -> CarryOver {
+    let mut c = CarryOver::default();
+    let mut life: Option<(u64, u64)> = None; // (first, last) event of the current life
+    for r in log {
+        match &r.event {
+            Event::RunStarted { .. } | Event::RunResumed { .. } => {
+                if let Some((first, last)) = life.take() {
+                    c.elapsed_ms += last.saturating_sub(first);
+                }
+                life = Some((r.at_ms, r.at_ms));
+            }
+            Event::RunFinished { .. } => {
+                // A resume after the run ended is a new try: nothing carries over.
+                c = CarryOver::default();
+                life = None;
+                continue;
+            }
+            Event::StepStarted { step } => {
+                c.underway.entry(step.clone()).or_insert(Underway::Attempting { attempt: 0 });
+            }
+            Event::AttemptStarted { step, attempt } => {
+                c.attempts += 1;
+                c.underway.insert(step.clone(), Underway::Attempting { attempt: *attempt });
+            }
+            Event::AttemptFailed { step, attempt, failure } => {
+                c.underway.insert(step.clone(), Underway::Failed { attempt: *attempt, failure: failure.clone() });
+            }
+            Event::RetryScheduled { step, attempt, delay_ms } => {
+                let due_ms = r.at_ms.saturating_add(*delay_ms);
+                c.underway.insert(step.clone(), Underway::Waiting { attempt: *attempt, due_ms });
+            }
+            Event::StepFinished { step, .. } => {
+                c.underway.shift_remove(step);
+            }
+            Event::BreakerOpened { .. } | Event::BreakerRejected { .. } | Event::FallbackUsed { .. } => {}
+        }
+        if let Some((_, last)) = &mut life {
+            *last = r.at_ms;
+        }
+    }
+    if let Some((first, last)) = life {
+        c.elapsed_ms += last.saturating_sub(first);
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn rec(at_ms: u64, event: Event) -> Record {
         Record { at_ms, event }
@@ -466,6 +555,235 @@ mod tests {
                 assert!(!done.contains_key("fetch"), "cut at {cut}");
             }
         }
+    }
+
+    fn started(at: u64, step: &str) -> Record {
+        rec(at, Event::StepStarted { step: step.into() })
+    }
+
+    fn attempt(at: u64, step: &str, attempt: u32) -> Record {
+        rec(at, Event::AttemptStarted { step: step.into(), attempt })
+    }
+
+    fn failed(at: u64, step: &str, attempt: u32, failure: Failure) -> Record {
+        rec(at, Event::AttemptFailed { step: step.into(), attempt, failure })
+    }
+
+    fn finished(at: u64, step: &str, status: StepStatus, output: Value, error: Option<Failure>) -> Record {
+        rec(at, Event::StepFinished { step: step.into(), status, output, error })
+    }
+
+    fn permanent(message: &str) -> Failure {
+        Failure::new(OutcomeKind::Permanent, message)
+    }
+
+    /// Three lives of one run. The first retries `fetch`, continues past a
+    /// failed `opt`, and dies in a fan-out with `fan[0]` done and `fan[1]`
+    /// waiting for its retry. The second resumes, finishes the fan-out, and
+    /// fails in the second round of a loop while `slow` runs beside it (so
+    /// `slow` is cancelled). The third resumes the failed run and dies while
+    /// the loop's second round runs again.
+    fn three_lives() -> Vec<Record> {
+        let ok = |tag: &str| json!({ "tag": tag });
+        vec![
+            rec(0, Event::RunStarted { workflow: "w".into(), input: json!({"n": 1}) }),
+            started(1, "fetch"),
+            attempt(1, "fetch", 1),
+            failed(5, "fetch", 1, transient("flaky")),
+            rec(5, Event::RetryScheduled { step: "fetch".into(), attempt: 2, delay_ms: 100 }),
+            attempt(105, "fetch", 2),
+            finished(110, "fetch", StepStatus::Succeeded, ok("fetch"), None),
+            started(111, "opt"),
+            attempt(111, "opt", 1),
+            failed(115, "opt", 1, permanent("not today")),
+            finished(115, "opt", StepStatus::Skipped, Value::Null, Some(permanent("not today"))),
+            started(120, "fan"),
+            started(120, "fan[0]"),
+            attempt(121, "fan[0]", 1),
+            started(121, "fan[1]"),
+            attempt(122, "fan[1]", 1),
+            finished(130, "fan[0]", StepStatus::Succeeded, ok("x"), None),
+            failed(131, "fan[1]", 1, transient("busy")),
+            rec(131, Event::RetryScheduled { step: "fan[1]".into(), attempt: 2, delay_ms: 500 }),
+            // The process dies here.
+            rec(10_000, Event::RunResumed { forced: false }),
+            started(10_001, "fan"),
+            started(10_001, "fan[1]"),
+            attempt(10_001, "fan[1]", 2),
+            finished(10_010, "fan[1]", StepStatus::Succeeded, ok("y"), None),
+            finished(10_010, "fan", StepStatus::Succeeded, json!([ok("x"), ok("y")]), None),
+            started(10_011, "slow"),
+            attempt(10_011, "slow", 1),
+            started(10_011, "loop"),
+            started(10_011, "loop#1.check"),
+            attempt(10_011, "loop#1.check", 1),
+            finished(10_015, "loop#1.check", StepStatus::Succeeded, json!({"ok": false}), None),
+            started(10_016, "loop#2.check"),
+            attempt(10_016, "loop#2.check", 1),
+            failed(10_020, "loop#2.check", 1, permanent("broken")),
+            finished(10_020, "loop#2.check", StepStatus::Failed, Value::Null, Some(permanent("broken"))),
+            finished(10_021, "loop", StepStatus::Failed, Value::Null, Some(permanent("broken"))),
+            rec(
+                10_022,
+                Event::RunFinished {
+                    status: RunStatus::Failed,
+                    output: Value::Null,
+                    error: Some(RunError {
+                        step: "loop#2.check".into(),
+                        kind: OutcomeKind::Permanent,
+                        message: "broken".into(),
+                    }),
+                },
+            ),
+            rec(20_000, Event::RunResumed { forced: false }),
+            started(20_001, "slow"),
+            attempt(20_001, "slow", 1),
+            started(20_001, "loop"),
+            started(20_002, "loop#2.check"),
+            attempt(20_002, "loop#2.check", 1),
+            // The process dies again.
+        ]
+    }
+
+    /// What a log prefix says, worked out independently of the code under test.
+    #[derive(Default)]
+    struct Model {
+        run_ended: bool,
+        since_end: usize, // index of the first event after the last RunFinished
+        started: BTreeMap<String, usize>,
+        finished: BTreeMap<String, (usize, StepStatus, Value)>,
+    }
+
+    fn model(log: &[Record]) -> Model {
+        let mut m = Model::default();
+        for (i, r) in log.iter().enumerate() {
+            match &r.event {
+                Event::RunStarted { .. } | Event::RunResumed { .. } => m.run_ended = false,
+                Event::RunFinished { .. } => (m.run_ended, m.since_end) = (true, i + 1),
+                Event::StepStarted { step } => {
+                    m.started.insert(step.clone(), i);
+                }
+                Event::StepFinished { step, status, output, .. } => {
+                    m.finished.insert(step.clone(), (i, *status, output.clone()));
+                }
+                _ => {}
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn every_cut_of_a_log_of_three_lives_derives_a_consistent_state() {
+        let log = three_lives();
+        for cut in 0..=log.len() {
+            let part = &log[..cut];
+            let (r, done, carry, m) =
+                (Report::from_log("run-1", part), finished_steps(part), carry_over(part), model(part));
+            // The run is running until its log ends with it finished; a resume makes it running again.
+            assert_eq!(r.status == "running", !m.run_ended, "cut at {cut}");
+            for (path, &started) in &m.started {
+                let step = &r.steps[path];
+                match m.finished.get(path) {
+                    // Finished since it last started: the status it finished with.
+                    Some((at, status, _)) if *at > started => {
+                        assert_eq!(step.status, status.as_str(), "cut {cut} {path}")
+                    }
+                    // Not finished: running while the run is, cancelled once it has ended.
+                    _ => {
+                        let expected = if m.run_ended { "cancelled" } else { "running" };
+                        assert_eq!(step.status, expected, "cut {cut} {path}");
+                    }
+                }
+            }
+            // Reused on resume: exactly the steps whose last end was not a failure, with their outputs.
+            let reusable: BTreeMap<&String, &Value> = m
+                .finished
+                .iter()
+                .filter(|(_, (_, s, _))| *s != StepStatus::Failed)
+                .map(|(p, (_, _, o))| (p, o))
+                .collect();
+            let reused: BTreeMap<&String, &Value> = done.iter().map(|(p, (_, o, _))| (p, o)).collect();
+            assert_eq!(reused, reusable, "cut at {cut}");
+            for (path, step) in &r.steps {
+                let final_ok = matches!(step.status.as_str(), "succeeded" | "fallback" | "skipped");
+                assert_eq!(final_ok, done.contains_key(path), "cut {cut}: {path} is {}", step.status);
+            }
+            // Carried over: the steps started since the run last ended and not finished since.
+            let underway: Vec<&String> = m
+                .started
+                .iter()
+                .filter(|(p, s)| **s >= m.since_end && m.finished.get(*p).is_none_or(|(at, _, _)| at < s))
+                .map(|(p, _)| p)
+                .collect();
+            let mut carried: Vec<&String> = carry.underway.keys().collect();
+            carried.sort();
+            assert_eq!(carried, underway, "cut at {cut}");
+            let attempts =
+                part[m.since_end..].iter().filter(|r| matches!(r.event, Event::AttemptStarted { .. })).count();
+            assert_eq!(carry.attempts as usize, attempts, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_failed_step_is_not_reused_and_a_resumed_run_reports_running_again() {
+        let log = three_lives();
+        let end_of_life_2 = log.iter().position(|r| matches!(r.event, Event::RunFinished { .. })).unwrap() + 1;
+        let reusable = |part: &[Record]| finished_steps(part).into_keys().collect::<Vec<_>>();
+        let expected = ["fetch", "opt", "fan[0]", "fan[1]", "fan", "loop#1.check"];
+        assert_eq!(reusable(&log[..end_of_life_2]), expected, "neither the failed check nor its loop");
+        assert_eq!(reusable(&log[..end_of_life_2 + 1]), expected, "resuming changes nothing that finished");
+        assert_eq!(reusable(&log), expected);
+        assert_eq!(finished_steps(&log)["opt"].2, Some(permanent("not today")), "a continued step keeps its error");
+
+        let ended = Report::from_log("run-1", &log[..end_of_life_2]);
+        assert_eq!((ended.status.as_str(), ended.steps["slow"].status.as_str()), ("failed", "cancelled"));
+        assert_eq!(ended.error.as_ref().and_then(RunError::step_path), Some("loop#2.check"));
+        let resumed = Report::from_log("run-1", &log[..end_of_life_2 + 1]);
+        assert_eq!((resumed.status.as_str(), resumed.error.as_ref()), ("running", None));
+        assert_eq!(resumed.steps["loop#2.check"].status, "failed", "until it starts again");
+        let r = Report::from_log("run-1", &log);
+        assert_eq!(r.steps["loop#2.check"].status, "running");
+        assert_eq!(r.steps["fan[1]"].attempts, 2, "the attempt numbers go on across lives");
+        assert_eq!(
+            r.steps["opt"].recovery,
+            [Recovery::Continued { kind: OutcomeKind::Permanent, message: "not today".into() }]
+        );
+    }
+
+    #[test]
+    fn a_crash_carries_over_retries_attempts_and_time_but_a_finished_run_starts_afresh() {
+        let log = three_lives();
+        let at = |pred: &dyn Fn(&Event) -> bool| log.iter().position(|r| pred(&r.event)).unwrap();
+        let resumed = at(&|e| matches!(e, Event::RunResumed { .. }));
+
+        // Died while fan[1] waited for its second attempt: due 500 ms after it was scheduled at 131.
+        let c = carry_over(&log[..resumed]);
+        assert_eq!(c.underway["fan[1]"], Underway::Waiting { attempt: 2, due_ms: 631 });
+        assert_eq!(c.underway["fan"], Underway::Attempting { attempt: 0 }, "a fan-out has no attempts of its own");
+        assert_eq!(c.underway.len(), 2);
+        assert_eq!((c.attempts, c.elapsed_ms), (5, 131));
+        // Died between a failure and the decision about it: decided on resume.
+        let c = carry_over(&log[..resumed - 1]);
+        assert_eq!(c.underway["fan[1]"], Underway::Failed { attempt: 1, failure: transient("busy") });
+        // Died in the middle of an attempt: it runs again under its number.
+        let c = carry_over(&log[..resumed - 2]);
+        assert_eq!(c.underway["fan[1]"], Underway::Attempting { attempt: 1 });
+        // Its re-announcement in the next life keeps where it had got to.
+        let c = carry_over(&log[..resumed + 3]);
+        assert_eq!(c.underway["fan[1]"], Underway::Waiting { attempt: 2, due_ms: 631 });
+        // The second life's own time adds to the first's, and the gap between them does not count.
+        let c = carry_over(&log[..resumed + 4]);
+        assert_eq!((c.attempts, c.elapsed_ms), (6, 131 + 1));
+
+        // The run ended (failed): resuming it is a new try with nothing carried over.
+        let ended = at(&|e| matches!(e, Event::RunFinished { .. })) + 1;
+        assert_eq!(carry_over(&log[..ended]), CarryOver::default());
+        assert_eq!(carry_over(&log[..ended + 1]), CarryOver::default());
+        // The third life counts only itself.
+        let c = carry_over(&log);
+        assert_eq!(c.underway.keys().collect::<Vec<_>>(), ["slow", "loop", "loop#2.check"]);
+        assert_eq!(c.underway["loop#2.check"], Underway::Attempting { attempt: 1 });
+        assert_eq!((c.attempts, c.elapsed_ms), (2, 2));
     }
 
     #[test]

@@ -51,6 +51,12 @@ impl Default for ManualClock {
 }
 
 impl ManualClock {
+    /// A clock whose wall time starts at `wall_ms` (ms since the Unix epoch),
+    /// for tests that need to know what time events are recorded at.
+    pub fn starting_at(wall_ms: u64) -> Self {
+        ManualClock { wall_start: wall_ms, ..ManualClock::default() }
+    }
+
     /// Every sleep asked for, in order.
     pub fn sleeps(&self) -> Vec<Duration> {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).1.clone()

@@ -7,7 +7,7 @@ use super::expr::{ExprError, Scope, interpolate};
 use super::plan::{FallbackPlan, GroupPlan, ScopePlan, StepKind, StepPlan, Workflow};
 use crate::domain::breaker::{Admission, Breaker, Transition};
 use crate::domain::dag::Readiness;
-use crate::domain::events::{Event, FallbackSource, Record, RunError, RunStatus, StepStatus};
+use crate::domain::events::{CarryOver, Event, FallbackSource, Record, RunError, RunStatus, StepStatus, Underway};
 use crate::domain::spec::{ItemFailure, OnFailure};
 use crate::domain::{Failure, Grants, OutcomeKind, Span};
 use crate::sandbox::RunOptions;
@@ -19,6 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -203,6 +204,7 @@ struct Ctx {
     faults: Vec<Fault>,
     fault_hits: Mutex<HashMap<String, u32>>,
     running: Mutex<BTreeSet<String>>,
+    underway: Mutex<IndexMap<String, Underway>>,
 }
 
 impl Ctx {
@@ -212,6 +214,11 @@ impl Ctx {
             step: String::new(),
             failure: Failure::new(OutcomeKind::Permanent, e.to_string()),
         })
+    }
+
+    /// Where step `path` had got to in an earlier life of the run (once).
+    fn underway(&self, path: &str) -> Option<Underway> {
+        self.underway.lock().unwrap_or_else(|p| p.into_inner()).shift_remove(path)
     }
 
     fn unit(&self) -> f64 {
@@ -285,6 +292,15 @@ impl Executor {
     /// Runs `wf` to the end. Never hangs: the run deadline, the attempt
     /// budget, per-attempt timeouts and loop limits all bound it.
     pub async fn run(&self, wf: Arc<Workflow>, req: RunRequest) -> RunOutcome {
+        self.continue_run(wf, req, CarryOver::default()).await
+    }
+
+    /// Runs `wf` on from where the earlier lives of a resumed run left off:
+    /// `carried` (see [`crate::domain::events::carry_over`]) gives the steps
+    /// under way their attempt numbers and remaining backoff, and counts the
+    /// earlier attempts against the run's budget and the earlier lives' time
+    /// against its deadline.
+    pub async fn continue_run(&self, wf: Arc<Workflow>, req: RunRequest, carried: CarryOver) -> RunOutcome {
         let mcp = Arc::new(
             crate::mcp::client::McpPool::new(wf.servers.clone(), req.input.clone()).with_down(req.down_servers.clone()),
         );
@@ -296,15 +312,17 @@ impl Executor {
             run_id: req.run_id.clone(),
             rng: Mutex::new(self.seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64)),
             slots: Arc::new(Semaphore::new(wf.settings.concurrency as usize)),
-            attempts: AtomicU32::new(0),
+            attempts: AtomicU32::new(carried.attempts),
             breakers: Mutex::new(HashMap::new()),
             prior: req.prior,
             faults: req.faults,
             fault_hits: Mutex::new(HashMap::new()),
             running: Mutex::new(BTreeSet::new()),
+            underway: Mutex::new(carried.underway),
             wf: wf.clone(),
         });
-        let result = Self::drive(ctx.clone(), &req.input, req.resumed).await;
+        let earlier = Duration::from_millis(carried.elapsed_ms);
+        let result = Self::drive(ctx.clone(), &req.input, req.resumed, earlier).await;
         mcp.shutdown().await;
         let (status, output, error) = match result {
             Ok(output) => (RunStatus::Succeeded, output, None),
@@ -319,7 +337,9 @@ impl Executor {
         RunOutcome { run_id: req.run_id, status, output, error }
     }
 
-    async fn drive(ctx: Arc<Ctx>, input: &Value, resumed: bool) -> Result<Value, Escalation> {
+    /// Runs the root scope and builds the output. `earlier` is how long the
+    /// run's earlier lives ran: it is spent of the deadline already.
+    async fn drive(ctx: Arc<Ctx>, input: &Value, resumed: bool, earlier: Duration) -> Result<Value, Escalation> {
         let wf = ctx.wf.clone();
         if !resumed {
             ctx.emit(Event::RunStarted { workflow: wf.spec.name.clone(), input: input.clone() }).await?;
@@ -336,10 +356,15 @@ impl Executor {
             });
         }
         let env = Env { input: input.clone(), item: None, iteration: None, prefix: String::new() };
-        let deadline = tokio::time::Instant::now() + wf.settings.deadline;
-        let results = match tokio::time::timeout_at(deadline, run_scope(ctx.clone(), wf.root.clone(), env)).await {
-            Ok(r) => r?,
-            Err(_) => {
+        // What the earlier lives left of the deadline; none left, nothing runs.
+        let left = wf.settings.deadline.saturating_sub(earlier);
+        let ran = match left.is_zero() {
+            true => None,
+            false => tokio::time::timeout(left, run_scope(ctx.clone(), wf.root.clone(), env)).await.ok(),
+        };
+        let results = match ran {
+            Some(r) => r?,
+            None => {
                 let running: Vec<String> =
                     ctx.running.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
                 return Err(Escalation {
@@ -347,8 +372,13 @@ impl Executor {
                     failure: Failure::new(
                         OutcomeKind::Timeout,
                         format!(
-                            "the run's deadline of {} passed{}",
+                            "the run's deadline of {} passed{}{}",
                             Span(wf.settings.deadline),
+                            if earlier.is_zero() {
+                                String::new()
+                            } else {
+                                format!(" ({} of it in earlier lives of the run)", Span(earlier))
+                            },
                             if running.is_empty() {
                                 String::new()
                             } else {
@@ -610,8 +640,27 @@ async fn attempts(
         StepKind::Tool(t) => format!("MCP server {}", t.server),
         StepKind::Group(_) => unreachable!("attempts run skill, script and tool steps"),
     };
+    // A step under way in an earlier life of the run goes on from there.
     let mut attempt = 0u32;
+    let mut wait = Duration::ZERO;
+    match ctx.underway(path) {
+        None => {}
+        Some(Underway::Attempting { attempt: n }) => attempt = n.saturating_sub(1),
+        Some(Underway::Waiting { attempt: n, due_ms }) => {
+            attempt = n.saturating_sub(1);
+            wait = Duration::from_millis(due_ms.saturating_sub(ctx.clock.wall_ms()));
+        }
+        Some(Underway::Failed { attempt: n, failure }) => {
+            attempt = n;
+            if let Some(f) = retry_or_give_up(ctx, step, path, n, failure).await? {
+                return Ok(Err(f));
+            }
+        }
+    }
     loop {
+        if !wait.is_zero() {
+            ctx.clock.sleep(std::mem::take(&mut wait)).await;
+        }
         attempt += 1;
         if let Some(spec) = step.breaker {
             let admission = {
@@ -635,7 +684,7 @@ async fn attempts(
         }
         ctx.emit(Event::AttemptStarted { step: path.to_string(), attempt }).await?;
         let result = match ctx.fault(path, &step.name) {
-            Some(kind) => Err(injected(kind, step).await),
+            Some(kind) => Err(injected(ctx, kind, step).await),
             None => match resolve_grants(step, scope, &ctx.wf.source.dir) {
                 Err(f) => Err(f),
                 Ok(mut grants) => {
@@ -678,18 +727,33 @@ async fn attempts(
                 ctx.emit(Event::BreakerOpened { step: path.to_string(), skill: breaker_key.clone() }).await?;
             }
         }
-        if !step.retry.retries(failure.kind, attempt) {
-            return Ok(Err(failure));
+        if let Some(f) = retry_or_give_up(ctx, step, path, attempt, failure).await? {
+            return Ok(Err(f));
         }
-        let delay = step.retry.delay_after(attempt, ctx.unit());
-        ctx.emit(Event::RetryScheduled {
-            step: path.to_string(),
-            attempt: attempt + 1,
-            delay_ms: delay.as_millis() as u64,
-        })
-        .await?;
-        ctx.clock.sleep(delay).await;
     }
+}
+
+/// After attempt `attempt` failed: schedules the next one and waits its
+/// backoff (`None`), or gives the failure back when it is not retried.
+async fn retry_or_give_up(
+    ctx: &Ctx,
+    step: &StepPlan,
+    path: &str,
+    attempt: u32,
+    failure: Failure,
+) -> Result<Option<Failure>, Escalation> {
+    if !step.retry.retries(failure.kind, attempt) {
+        return Ok(Some(failure));
+    }
+    let delay = step.retry.delay_after(attempt, ctx.unit());
+    ctx.emit(Event::RetryScheduled {
+        step: path.to_string(),
+        attempt: attempt + 1,
+        delay_ms: delay.as_millis() as u64,
+    })
+    .await?;
+    ctx.clock.sleep(delay).await;
+    Ok(None)
 }
 
 /// One call of what a skill or script step runs, with the step's own
@@ -760,10 +824,11 @@ async fn invoke(
 }
 
 /// What an injected fault looks like from inside the step.
-async fn injected(kind: OutcomeKind, step: &StepPlan) -> Failure {
+async fn injected(ctx: &Ctx, kind: OutcomeKind, step: &StepPlan) -> Failure {
     if kind == OutcomeKind::Timeout {
-        // A hang: wait out the step's own timeout, as a hung skill would.
-        tokio::time::sleep(step.limits.timeout).await;
+        // A hang: wait out the step's own timeout, as a hung skill would
+        // (on the run's clock, so a test's manual clock does not wait).
+        ctx.clock.sleep(step.limits.timeout).await;
     }
     Failure::new(kind, format!("injected fault: {kind}"))
 }
@@ -813,7 +878,10 @@ async fn give_up(
         }
         Some(FallbackPlan::Skill(s)) => {
             let input = input.map_or_else(|| "null".to_string(), Value::to_string);
-            let opts = RunOptions { limits: step.limits.clone(), ..RunOptions::default() };
+            // Its own stable key: it stands in for the step, in every life of the run.
+            let key = format!("{}/{path}/fallback", ctx.run_id);
+            let grants = Grants::default().env("WEFT_IDEMPOTENCY_KEY", key);
+            let opts = RunOptions { limits: step.limits.clone(), grants, ..RunOptions::default() };
             let report = {
                 let _slot = ctx.slots.acquire().await.expect("the slots are never closed");
                 s.run(&input, &opts).await

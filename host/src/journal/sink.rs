@@ -10,8 +10,8 @@ use tokio::sync::Mutex;
 
 /// Appends a run's events to the journal. Events that only describe progress
 /// are batched; an event that changes what a resumed run would do (a step
-/// finished, the run finished) is committed, with everything before it,
-/// before the engine goes on.
+/// finished, a retry scheduled with its backoff, the run finished) is
+/// committed, with everything before it, before the engine goes on.
 pub struct JournalSink {
     journal: Arc<dyn Journal>,
     state: Mutex<(u64, Vec<Record>)>,
@@ -28,7 +28,11 @@ impl JournalSink {
 fn must_be_durable(event: &Event) -> bool {
     matches!(
         event,
-        Event::StepFinished { .. } | Event::RunFinished { .. } | Event::RunResumed { .. } | Event::RunStarted { .. }
+        Event::StepFinished { .. }
+            | Event::RunFinished { .. }
+            | Event::RunResumed { .. }
+            | Event::RunStarted { .. }
+            | Event::RetryScheduled { .. }
     )
 }
 
