@@ -20,7 +20,7 @@ fn every_refused_spec_scenario_reports_what_it_should() {
         }
         seen += 1;
     }
-    assert!(seen >= 12, "found {seen} scenarios");
+    assert!(seen >= 15, "found {seen} scenarios");
 }
 
 #[test]

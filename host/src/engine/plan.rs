@@ -606,7 +606,11 @@ impl<'a> Checker<'a> {
                         self.error(
                             &with(&sat, &[field.as_str()]),
                             format!("step `{name}` refers to its own output"),
-                            None,
+                            Some(
+                                "a step reads only other steps' outputs; to feed a step its own earlier result, \
+                                 put it in a group with `repeat` and read `previous`"
+                                    .into(),
+                            ),
                         );
                     } else {
                         deps.insert(r);
