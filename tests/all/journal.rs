@@ -27,7 +27,8 @@ fn json_of(out: &std::process::Output) -> Value {
 }
 
 /// A workflow of sequential and parallel steps, slow enough to be killed in
-/// the middle, whose output does not depend on timing.
+/// the middle, whose output does not depend on timing. Each step, as it
+/// starts, appends `RUN_ID/STEP_PATH ATTEMPT` to `ran` in the spec's directory.
 const CHAIN: &str = r#"
 name = "chain"
 output = "[steps.a.output.tag, steps.b.output.tag, steps.fan.output.map(x, x.tag), steps.c.output.tag, steps.d.output.tag]"
@@ -37,26 +38,57 @@ limits = { timeout = "20s" }
 
 [steps.a]
 skill = "@skills/sleep.wasm"
-input = { ms = 60, tag = "'a'" }
+input = { ms = 60, tag = "'a'", log = "'@dir/ran'" }
+grants = { write = ["@dir"] }
 
 [steps.b]
 skill = "@skills/sleep.wasm"
-input = { ms = 60, tag = "steps.a.output.tag + 'b'" }
+input = { ms = 60, tag = "steps.a.output.tag + 'b'", log = "'@dir/ran'" }
+grants = { write = ["@dir"] }
 
 [steps.fan]
 skill = "@skills/sleep.wasm"
 for_each = "['x', 'y', 'z']"
 concurrency = 2
-input = { ms = 60, tag = "steps.b.output.tag + item" }
+input = { ms = 60, tag = "steps.b.output.tag + item", log = "'@dir/ran'" }
+grants = { write = ["@dir"] }
 
 [steps.c]
 skill = "@skills/sleep.wasm"
-input = { ms = 60, tag = "steps.fan.output[2].tag + 'c'" }
+input = { ms = 60, tag = "steps.fan.output[2].tag + 'c'", log = "'@dir/ran'" }
+grants = { write = ["@dir"] }
 
 [steps.d]
 skill = "@skills/sleep.wasm"
-input = { ms = 60, tag = "steps.c.output.tag + 'd'" }
+input = { ms = 60, tag = "steps.c.output.tag + 'd'", log = "'@dir/ran'" }
+grants = { write = ["@dir"] }
 "#;
+
+/// The steps of CHAIN that run a skill.
+const CHAIN_STEPS: [&str; 7] = ["a", "b", "fan[0]", "fan[1]", "fan[2]", "c", "d"];
+
+/// How many times each step of run `run_id` started its skill, by path, as
+/// the skill itself recorded it (outside the engine and its journal). Also
+/// checks that every time it saw the step's idempotency key.
+fn times_ran(dir: &Path, run_id: &str) -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(dir.join("ran")).unwrap_or_default();
+    let mut ran = BTreeMap::new();
+    for line in text.lines() {
+        let (key, attempt) = line.split_once(' ').unwrap_or_else(|| panic!("a key and an attempt: {line:?}"));
+        if let Some(path) = key.strip_prefix(&format!("{run_id}/")) {
+            assert_eq!(attempt, "1", "{path}: a step that never fails makes one attempt, in every life");
+            *ran.entry(path.to_string()).or_default() += 1;
+        }
+    }
+    ran
+}
+
+/// The steps the journal of run `run_id` has as finished (reused on resume).
+fn finished_in(journal: &SqliteJournal, run_id: &str) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let run = rt.block_on(journal.load(run_id)).unwrap();
+    weft::domain::events::finished_steps(&run.records).into_keys().collect()
+}
 
 #[test]
 fn runs_are_journaled_and_listed_with_their_steps_and_events() {
@@ -107,7 +139,7 @@ fn a_failed_run_resumes_without_redoing_finished_steps_and_refuses_a_changed_spe
         grants = { write = ["@dir"] }
         [steps.second]
         skill = "@skills/flaky.wasm"
-        input = { fail_times = 1, counter = "'@dir/second'", value = "steps.first.output.call" }
+        input = { fail_times = 1, counter = "'@dir/second'", value = "steps.first.output.call", log = "'@dir/keys'" }
         grants = { write = ["@dir"] }
         "#,
     );
@@ -137,6 +169,9 @@ fn a_failed_run_resumes_without_redoing_finished_steps_and_refuses_a_changed_spe
         "1",
         "the finished step did not run again"
     );
+    // The step that ran in both lives saw the same idempotency key in each.
+    let key = format!("{run_id}/second");
+    assert_eq!(std::fs::read_to_string(s.dir.path().join("keys")).unwrap(), format!("{key} 1\n{key} 1\n"));
     let list = json_of(&with_db(&db).args(["runs", "--json"]).output().unwrap());
     assert_eq!(list[0]["status"], json!("succeeded"));
 }
@@ -168,6 +203,9 @@ fn killed_at_any_point_a_run_resumes_to_the_same_output_without_redoing_finished
     assert_eq!(clean["status"], json!("succeeded"));
     let expected = clean["output"].clone();
 
+    let clean_ran = times_ran(s.dir.path(), clean["run_id"].as_str().unwrap());
+    assert_eq!(clean_ran, CHAIN_STEPS.iter().map(|p| (p.to_string(), 1)).collect(), "each step ran once");
+
     let mut interrupted = 0;
     for (i, kill_after) in [40u64, 90, 140, 190, 240, 290, 340, 390, 440, 520].into_iter().enumerate() {
         let db = s.dir.path().join(format!("crash-{i}.db"));
@@ -189,29 +227,57 @@ fn killed_at_any_point_a_run_resumes_to_the_same_output_without_redoing_finished
         let Some(run) = rt.block_on(journal.list(1)).unwrap().into_iter().next() else {
             continue; // killed before the run was created
         };
-        if run.status != "running" {
-            continue; // it finished before the kill
+        // After each kill: which steps the journal has as done, and how often each had run by then.
+        let mut kills = vec![(finished_in(&journal, &run.id), times_ran(s.dir.path(), &run.id))];
+        let mut lives = 1;
+        if run.status == "running" {
+            interrupted += 1;
+            // Every other time, crash the resumed run too before resuming again.
+            if i % 2 == 1 {
+                let mut again =
+                    with_db(&db).args(["resume", &run.id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+                std::thread::sleep(Duration::from_millis(120));
+                again.kill().unwrap();
+                again.wait().unwrap();
+                lives += 1;
+                kills.push((finished_in(&journal, &run.id), times_ran(s.dir.path(), &run.id)));
+            }
+            // Resume to the end, unless the second life got there before its kill.
+            let stored = rt.block_on(journal.load(&run.id)).unwrap();
+            if stored.finished() != Some(weft::domain::events::RunStatus::Succeeded) {
+                let out = with_db(&db).args(["resume", &run.id, "--json"]).output().unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "kill after {kill_after} ms: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                lives += 1;
+            }
         }
-        interrupted += 1;
-        // Every other time, crash the resumed run too before resuming again.
-        if i % 2 == 1 {
-            let mut again =
-                with_db(&db).args(["resume", &run.id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-            std::thread::sleep(Duration::from_millis(120));
-            again.kill().unwrap();
-            again.wait().unwrap();
-        }
-        let out = with_db(&db).args(["resume", &run.id, "--json"]).output().unwrap();
-        if out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("already succeeded") {
-            continue; // the second life finished before its kill
-        }
-        let report = json_of(&out);
-        assert_eq!(report["status"], json!("succeeded"), "kill after {kill_after} ms: {report}");
-        assert_eq!(report["output"], expected, "kill after {kill_after} ms");
 
+        // However the lives went, the run ends as a clean run does ...
         let shown = json_of(&with_db(&db).args(["runs", "show", &run.id, "--json"]).output().unwrap());
+        assert_eq!(shown["report"]["status"], json!("succeeded"), "kill after {kill_after} ms: {shown}");
+        assert_eq!(shown["report"]["output"], expected, "kill after {kill_after} ms");
         no_finished_step_ran_again(shown["events"].as_array().unwrap());
         journal.integrity_check().unwrap();
+        // ... and, as the steps themselves saw it: each ran at least once and
+        // at most once per life; one that had finished before a kill never ran
+        // again; one that finished in the first life ran exactly once.
+        let ran = times_ran(s.dir.path(), &run.id);
+        for path in CHAIN_STEPS {
+            let n = ran.get(path).copied().unwrap_or(0);
+            assert!((1..=lives).contains(&n), "kill after {kill_after} ms: {path} ran {n} times in {lives} lives");
+        }
+        for (done, ran_then) in &kills {
+            for path in done.iter().filter(|p| CHAIN_STEPS.contains(&p.as_str())) {
+                assert_eq!(ran[path], ran_then[path], "kill after {kill_after} ms: {path} had finished, and ran again");
+            }
+        }
+        for path in kills[0].0.iter().filter(|p| CHAIN_STEPS.contains(&p.as_str())) {
+            assert_eq!(ran[path], 1, "kill after {kill_after} ms: {path} finished in the first life");
+        }
     }
     eprintln!("{interrupted} of 10 kills landed mid-run");
     assert!(interrupted >= 5, "most kills landed mid-run ({interrupted} of 10)");
