@@ -255,7 +255,10 @@ async fn execute(
     dispatch: Option<Arc<dyn Dispatch>>,
     json_out: bool,
 ) -> anyhow::Result<u8> {
-    let progress = (!json_out).then(|| Arc::new(Progress::new()));
+    let progress = (!json_out).then(|| {
+        let steps = wf.root.steps.keys().map(String::as_str);
+        Arc::new(Progress::new(steps, req.prior.keys().map(String::as_str)))
+    });
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(JournalSink::new(journal, version)), memory.clone()];
     if let Some(p) = &progress {
         sinks.push(p.clone());
