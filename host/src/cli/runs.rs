@@ -90,7 +90,9 @@ enum RunsCommand {
 pub(crate) struct ResumeArgs {
     /// The run's id (a unique prefix will do).
     run_id: String,
-    /// Resume even though the spec or a skill changed since the run started.
+    /// Resume even though the spec, a skill, a script or a script runner
+    /// changed since the run started (not for a detached run: a worker
+    /// resumes it from the files it was submitted with).
     #[arg(long)]
     force: bool,
     /// Print one JSON report on stdout instead of progress and a summary.
