@@ -21,9 +21,10 @@ fn database(name: &str) -> Option<String> {
         assert!(std::env::var_os("CI").is_none(), "WEFT_TEST_PG is not set: run the tests with `make test`");
         // Straight to stderr, past the test harness's capture: a skipped
         // test should not pass silently.
+        let test = std::thread::current().name().unwrap_or(name).to_string();
         let _ = writeln!(
             std::io::stderr(),
-            "scaleout::{name}: skipped, WEFT_TEST_PG is not set (`make test` or tools/with-postgres.sh starts a server)"
+            "{test}: skipped, WEFT_TEST_PG is not set (`make test` or tools/with-postgres.sh starts a server)"
         );
         return None;
     };
