@@ -41,6 +41,12 @@ stop() {
     rm -rf "$dir"
 }
 trap stop EXIT
+# A signal while the server starts is acted on once it is up (so that `stop`
+# does not race `pg_ctl start`); after that, it stops the command and exits,
+# which stops the server.
+signalled=""
+trap 'signalled=130' INT
+trap 'signalled=143' TERM
 
 "${as[@]}" "$bin/initdb" -D "$dir/data" -U "$user" --auth=trust --no-sync > "$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
@@ -49,5 +55,27 @@ trap stop EXIT
     || { cat "$dir/server.log" >&2; exit 1; }
 "${as[@]}" "$bin/createdb" -h "$dir" -p "$port" -U "$user" weft
 
-export WEFT_TEST_PG="postgresql://$user@localhost:$port/weft?host=$dir"
-"$@"
+# The socket directory is the URL's host, percent-encoded: libpq (psql) and
+# tokio-postgres both read a host starting with `/` as a Unix socket
+# directory. (`localhost` with `?host=DIR` would make tokio-postgres try TCP
+# on localhost first, and perhaps reach some other server on that port.)
+# The query string is kept for tools that swap the database name in
+# `/weft?`; connect_timeout means the same to both clients.
+host="$(printf '%s' "$dir" | sed 's|/|%2F|g')"
+export WEFT_TEST_PG="postgresql://$user@$host:$port/weft?connect_timeout=10"
+psql "$WEFT_TEST_PG" -qAtc 'SELECT 1' > /dev/null \
+    || { echo "tools/with-postgres.sh: psql cannot connect to $WEFT_TEST_PG" >&2; exit 1; }
+
+[[ -z "$signalled" ]] || exit "$signalled"
+# bash runs a trap only between commands: the command runs in the background
+# and is waited for, so that a signal acts at once.
+child=""
+on_signal() {
+    [[ -z "$child" ]] || { kill -"$1" "$child" 2> /dev/null; wait "$child" || true; }
+    exit "$2"
+}
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
+"$@" <&0 &
+child=$!
+wait "$child"

@@ -296,3 +296,38 @@ fn many_processes_can_open_a_new_journal_at_once() {
         assert_eq!(json_of(&out), json!([]));
     }
 }
+
+#[test]
+fn resuming_after_a_script_file_changed_is_refused_unless_forced() {
+    let s = spec(
+        r#"
+        name = "scripted"
+        output = "steps.calc.output"
+        [steps.calc]
+        script = "calc.py"
+        input = "input"
+        "#,
+    );
+    let script = s.dir.path().join("calc.py");
+    std::fs::write(&script, "def run(input):\n    raise weft.PermanentError('not yet')\n").unwrap();
+    let db = s.dir.path().join("runs.db");
+    let out = with_db(&db).arg("run").arg(&s.path).args(["--json", "--input", r#"{"n": 21}"#]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let run_id = json_of(&out)["run_id"].as_str().unwrap().to_string();
+
+    // Unchanged, it resumes (and fails the same way).
+    let again = with_db(&db).args(["resume", &run_id, "--json"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(json_of(&again)["steps"]["calc"]["error"]["kind"], json!("permanent"));
+
+    // The spec text is the same, but the script it names changed.
+    std::fs::write(&script, "def run(input):\n    return {'n': input['n'] * 2}\n").unwrap();
+    let refused = with_db(&db).args(["resume", &run_id]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("scripts") && stderr.contains("--force"), "{stderr}");
+
+    let forced = with_db(&db).args(["resume", &run_id, "--force", "--json"]).output().unwrap();
+    assert_eq!(forced.status.code(), Some(0), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert_eq!(json_of(&forced)["output"], json!({"n": 42}));
+}

@@ -4,7 +4,7 @@
 use super::Exit;
 use super::progress::Progress;
 use super::workflow::{print_run_report, sandbox};
-use crate::distributed::{QueueDispatch, upload_files};
+use crate::distributed::{QueueDispatch, rebuild, upload_files};
 use crate::domain::events::{Event, Record, Report, RunStatus, carry_over, finished_steps};
 use crate::engine::run::Dispatch;
 use crate::engine::run::{EventSink, Executor, Finished, MemorySink, RunRequest, Tee};
@@ -12,7 +12,7 @@ use crate::engine::{SpecSource, SystemClock, Workflow};
 use crate::journal::postgres::PostgresJournal;
 use crate::journal::sink::JournalSink;
 use crate::journal::sqlite::SqliteJournal;
-use crate::journal::{Journal, JournalError, RunMeta, default_db};
+use crate::journal::{Journal, JournalError, RunMeta, StoredRun, default_db};
 use anyhow::Context;
 use serde_json::json;
 use std::path::Path;
@@ -90,7 +90,9 @@ enum RunsCommand {
 pub(crate) struct ResumeArgs {
     /// The run's id (a unique prefix will do).
     run_id: String,
-    /// Resume even though the spec or a skill changed since the run started.
+    /// Resume even though the spec, a skill, a script or a script runner
+    /// changed since the run started (not for a detached run: a worker
+    /// resumes it from the files it was submitted with).
     #[arg(long)]
     force: bool,
     /// Print one JSON report on stdout instead of progress and a summary.
@@ -110,7 +112,8 @@ fn fmt_duration(from: u64, to: Option<u64>) -> String {
 }
 
 pub(crate) async fn runs(args: RunsArgs, db: &DbArgs) -> anyhow::Result<u8> {
-    let journal = db.open().await?.journal;
+    let db = db.open().await?;
+    let journal = db.journal;
     match args.command {
         None => {
             let list = journal.list(args.limit).await?;
@@ -137,16 +140,31 @@ pub(crate) async fn runs(args: RunsArgs, db: &DbArgs) -> anyhow::Result<u8> {
             let id = journal.resolve_id(&run_id).await.map_err(not_found)?;
             let run = journal.load(&id).await?;
             let report = Report::from_log(&id, &run.records);
+            // On PostgreSQL, which worker ran each attempt that finished.
+            let workers = match &db.postgres {
+                Some(pg) => pg.attempt_workers(&id).await?,
+                None => Vec::new(),
+            };
             if json || args.json {
-                println!(
-                    "{}",
-                    json!({"report": report, "events": run.records, "spec_path": run.meta.spec_path, "input": run.meta.input})
-                );
+                let mut shown = json!({"report": report, "events": run.records, "spec_path": run.meta.spec_path, "input": run.meta.input});
+                if db.postgres.is_some() {
+                    shown["workers"] = workers
+                        .iter()
+                        .map(|(step, attempt, worker)| json!({"step": step, "attempt": attempt, "worker": worker}))
+                        .collect();
+                }
+                println!("{shown}");
             } else {
                 eprintln!("events:");
                 let start = run.records.first().map_or(0, |r| r.at_ms);
                 for r in &run.records {
                     eprintln!("  +{:>7} ms  {}", r.at_ms.saturating_sub(start), describe(r));
+                }
+                if !workers.is_empty() {
+                    eprintln!("attempts run by workers:");
+                    for (step, attempt, worker) in &workers {
+                        eprintln!("  {step} #{attempt}  {worker}");
+                    }
                 }
                 print_run_report(&report, false);
             }
@@ -225,6 +243,10 @@ pub(crate) async fn run_journaled(
         None => None,
     };
     journal.create_run(&meta).await?;
+    if let (false, Some(pg), Some(files)) = (detach, &db.postgres, &files) {
+        // Kept for `weft resume` on a machine without the spec and its files.
+        pg.record_files(&meta.id, files).await?;
+    }
     if let (true, Some(pg), Some(files)) = (detach, &db.postgres, &files) {
         pg.detach(&meta.id, files).await?;
         if json_out {
@@ -293,35 +315,16 @@ pub(crate) async fn resume(args: ResumeArgs, db: &DbArgs) -> anyhow::Result<u8> 
         }
         .into());
     }
-    let source = match &stored.meta.spec_path {
-        Some(p) if Path::new(p).exists() => SpecSource::read(Path::new(p)).map_err(|e| anyhow::anyhow!("{e}"))?,
-        Some(p) => {
-            let dir = Path::new(p).parent().unwrap_or(Path::new("."));
-            eprintln!("note: {p} is gone; resuming from the spec text recorded with the run");
-            let mut s = SpecSource::inline(&stored.meta.spec_text, dir);
-            s.name = p.clone();
-            s
-        }
-        None => SpecSource::inline(&stored.meta.spec_text, Path::new(".")),
-    };
-    let sandbox = sandbox()?;
-    let wf = match Workflow::check(&sandbox, source).await {
-        Ok(wf) => wf,
-        Err(e) => {
-            eprintln!("{e}");
-            return Err(Exit { code: Exit::USAGE, message: format!("the spec of run {id} no longer checks") }.into());
-        }
-    };
-    if wf.digest != stored.meta.spec_digest && !args.force {
-        return Err(Exit {
-            code: Exit::USAGE,
-            message: format!(
-                "the spec or one of its skills changed since run {id} started; resuming would mix two versions of the workflow. \
-                 Run it anew, or resume with --force to run the rest with the new version"
-            ),
-        }
-        .into());
+    if let Some(pg) = &db.postgres
+        && pg.orchestration(&id).await?.detached
+    {
+        return requeue(pg, stored, &args).await;
     }
+    let sandbox = sandbox()?;
+    let wf = match &db.postgres {
+        Some(pg) => workflow_on_postgres(pg, &sandbox, &stored, args.force).await?,
+        None => workflow_from_spec(&sandbox, &stored, args.force).await?,
+    };
     let prior = finished_steps(&stored.records)
         .into_iter()
         .map(|(path, (status, output, error))| (path, Finished { status, output, error }))
@@ -343,4 +346,124 @@ pub(crate) async fn resume(args: ResumeArgs, db: &DbArgs) -> anyhow::Result<u8> 
     earlier.push(resumed);
     let dispatch = db.dispatch().await;
     execute(journal, Arc::new(wf), req, version, memory, earlier, dispatch, args.json).await.context("resuming the run")
+}
+
+fn changed(id: &str) -> anyhow::Error {
+    Exit {
+        code: Exit::USAGE,
+        message: format!(
+            "the spec, one of its skills or scripts, or a script runner changed since run {id} started; \
+             resuming would mix two versions of the workflow. Run it anew, or resume with --force to run the rest with the new version"
+        ),
+    }
+    .into()
+}
+
+/// The workflow as it is now where the run's spec was read from (or from
+/// the spec text recorded with the run, if the file is gone), refused if it
+/// changed unless `force`.
+async fn workflow_from_spec(
+    sandbox: &crate::sandbox::Sandbox,
+    stored: &StoredRun,
+    force: bool,
+) -> anyhow::Result<Workflow> {
+    let id = &stored.meta.id;
+    let source = match &stored.meta.spec_path {
+        Some(p) if Path::new(p).exists() => SpecSource::read(Path::new(p)).map_err(|e| anyhow::anyhow!("{e}"))?,
+        Some(p) => {
+            let dir = Path::new(p).parent().unwrap_or(Path::new("."));
+            eprintln!("note: {p} is gone; resuming from the spec text recorded with the run");
+            let mut s = SpecSource::inline(&stored.meta.spec_text, dir);
+            s.name = p.clone();
+            s
+        }
+        None => SpecSource::inline(&stored.meta.spec_text, Path::new(".")),
+    };
+    let wf = match Workflow::check(sandbox, source).await {
+        Ok(wf) => wf,
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(Exit { code: Exit::USAGE, message: format!("the spec of run {id} no longer checks") }.into());
+        }
+    };
+    if wf.digest != stored.meta.spec_digest && !force {
+        return Err(changed(id));
+    }
+    Ok(wf)
+}
+
+/// On PostgreSQL the files the run was submitted with are in the journal:
+/// where the spec is not at hand (another machine), or no longer checks
+/// here, the run resumes from those. Where it is, and changed, resuming is
+/// refused unless `force`, as with SQLite.
+async fn workflow_on_postgres(
+    pg: &PostgresJournal,
+    sandbox: &crate::sandbox::Sandbox,
+    stored: &StoredRun,
+    force: bool,
+) -> anyhow::Result<Workflow> {
+    let id = &stored.meta.id;
+    if let Some(p) = stored.meta.spec_path.as_deref().filter(|p| Path::new(p).exists()) {
+        let local = match SpecSource::read(Path::new(p)) {
+            Ok(source) => Workflow::check(sandbox, source).await,
+            Err(e) => Err(e),
+        };
+        match local {
+            Ok(wf) if wf.digest == stored.meta.spec_digest || force => return Ok(wf),
+            Ok(_) => return Err(changed(id)),
+            Err(e) if force => {
+                eprintln!("{e}");
+                return Err(
+                    Exit { code: Exit::USAGE, message: format!("the spec of run {id} no longer checks") }.into()
+                );
+            }
+            Err(_) => eprintln!("note: {p} no longer checks here; resuming from the files recorded with the run"),
+        }
+    } else {
+        eprintln!("note: the spec is not here; resuming from the files recorded with the run");
+    }
+    let dir = std::env::temp_dir().join(format!("weft-resume-{id}-{}", std::process::id()));
+    rebuild(pg, sandbox, &stored.meta, &dir)
+        .await
+        .with_context(|| format!("rebuilding run {id} from its recorded files"))
+}
+
+/// A detached run resumes on a worker, from the files it was submitted
+/// with: queue it again, unless a worker is orchestrating it now.
+async fn requeue(pg: &PostgresJournal, stored: StoredRun, args: &ResumeArgs) -> anyhow::Result<u8> {
+    let id = stored.meta.id.clone();
+    if args.force {
+        return Err(Exit {
+            code: Exit::USAGE,
+            message: format!(
+                "run {id} was submitted with --detach: a worker resumes it from the files it was submitted with, \
+                 so --force cannot change them; submit it anew to run another version"
+            ),
+        }
+        .into());
+    }
+    if stored.finished().is_none() {
+        if let Some(owner) = pg.orchestration(&id).await?.owner {
+            return Err(Exit {
+                code: Exit::USAGE,
+                message: format!(
+                    "run {id} is being run by worker {owner} now; `weft runs show {id}` follows it \
+                     (if that worker died, another takes the run over when its lease runs out)"
+                ),
+            }
+            .into());
+        }
+    } else {
+        let resumed =
+            Record { at_ms: crate::engine::Clock::wall_ms(&SystemClock), event: Event::RunResumed { forced: false } };
+        pg.append(&id, stored.version, std::slice::from_ref(&resumed)).await?;
+    }
+    pg.wake_workers().await?;
+    if args.json {
+        println!("{}", json!({"run_id": id, "status": "submitted"}));
+    } else {
+        println!("{id}");
+        eprintln!("queued run {id} again: a `weft worker` will resume it; `weft runs show {id}` follows it");
+    }
+    Ok(0)
 }

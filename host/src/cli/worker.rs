@@ -6,6 +6,7 @@ use super::runs::DbArgs;
 use crate::distributed::Worker;
 use crate::domain::Span;
 use crate::sandbox::{Sandbox, SandboxConfig};
+use anyhow::Context;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -13,8 +14,9 @@ pub(crate) struct WorkerArgs {
     /// Attempts run at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// On SIGTERM, how long attempts in flight may take to finish before
-    /// they are handed back to the queue.
+    /// On SIGTERM (or Ctrl-C), how long attempts in flight may take to
+    /// finish before they are handed back to the queue (the runs it
+    /// orchestrates are handed back then too).
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     grace: Span,
     /// How long a claim on an attempt or a run lasts unless renewed (renewed
@@ -27,7 +29,24 @@ pub(crate) struct WorkerArgs {
 }
 
 pub(crate) async fn run(args: WorkerArgs, db: &DbArgs) -> anyhow::Result<u8> {
-    let db = db.open().await?;
+    // The handlers exist before anything else: a SIGTERM that comes while
+    // the worker connects is a graceful stop too, not the default kill.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signalled = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        signalled.cancel();
+    });
+    let db = tokio::select! {
+        db = db.open() => db?,
+        () = stop.cancelled() => return Ok(0),
+    };
     let Some(pg) = db.postgres else {
         return Err(Exit {
             code: Exit::USAGE,
@@ -39,23 +58,18 @@ pub(crate) async fn run(args: WorkerArgs, db: &DbArgs) -> anyhow::Result<u8> {
     if args.lease.get() < std::time::Duration::from_millis(300) {
         return Err(Exit { code: Exit::USAGE, message: "--lease must be at least 300ms".into() }.into());
     }
-    let worker = Arc::new(Worker::new(pg, sandbox, args.concurrency, args.name, Some(args.lease.get())));
+    let worker = Worker::new(pg, sandbox, args.concurrency, args.name, Some(args.lease.get()));
+    let name = worker.id().to_string();
+    let worker = Arc::new(worker.with_log(Arc::new(move |line: &str| eprintln!("weft worker {name}: {line}"))));
     eprintln!("weft worker {}: running up to {} attempts at once", worker.id(), args.concurrency);
-    let stop = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    };
-    let stats = worker.clone().run(stop, args.grace.get()).await;
+    let stats = worker.clone().run(stop.cancelled_owned(), args.grace.get()).await;
     eprintln!(
-        "weft worker {}: stopped after {} attempt(s) and {} run(s); {} handed back",
+        "weft worker {}: stopped after {} attempt(s) and {} run(s); {} attempt(s) and {} run(s) handed back",
         worker.id(),
         stats.attempts,
         stats.runs,
-        stats.released
+        stats.released,
+        stats.released_runs
     );
     Ok(0)
 }

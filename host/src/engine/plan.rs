@@ -55,10 +55,12 @@ pub struct Workflow {
     pub servers: Vec<crate::mcp::client::ServerPlan>,
     /// Warnings found while checking.
     pub warnings: Vec<Diagnostic>,
-    /// BLAKE3 of the spec text and every skill's bytes: what a resumed run must match.
+    /// BLAKE3 of the spec text, every skill's bytes, every script file's
+    /// text and every script runner's bytes: what a resumed run must match.
     pub digest: String,
-    /// Every file the run needs (skills, scripts), by the path the spec
-    /// resolves to, with where it was read from.
+    /// Every file the run needs (skills, scripts, and script runners under
+    /// [`runner_key`]), by the path the spec resolves to, with where it was
+    /// read from.
     pub files: BTreeMap<PathBuf, PathBuf>,
 }
 
@@ -207,6 +209,8 @@ struct Checker<'a> {
     sandbox: &'a Sandbox,
     skills: HashMap<PathBuf, Result<Skill, String>>,
     runners: HashMap<crate::domain::language::Language, Result<Skill, String>>,
+    /// BLAKE3 of each script file's text, by path.
+    scripts: BTreeMap<PathBuf, String>,
     servers: Vec<String>,
     files: BTreeMap<PathBuf, PathBuf>,
     errors: Vec<Diagnostic>,
@@ -379,8 +383,26 @@ impl<'a> Checker<'a> {
             }
             (None, None) => return None,
         };
+        if let Some(rel) = &step.script {
+            // The digest covers what a script file says (an inline one is in the spec text).
+            self.scripts.insert(self.src.dir.join(rel), blake3::hash(source.as_bytes()).to_hex().to_string());
+        }
         if !self.runners.contains_key(&language) {
-            let loaded = crate::scripts::load_runner(self.sandbox, language).await.map_err(|e| e.to_string());
+            // A run submitted elsewhere brings its runner along, as it brings its files.
+            let key = runner_key(language);
+            let loaded = match self.src.relocated.as_ref().and_then(|m| m.get(&key)) {
+                Some(local) => self.sandbox.load_file(local).await.map_err(|e| e.to_string()),
+                None => crate::scripts::load_runner(self.sandbox, language).await.map_err(|e| e.to_string()),
+            };
+            if loaded.is_ok() {
+                let local = self
+                    .src
+                    .relocated
+                    .as_ref()
+                    .and_then(|m| m.get(&key).cloned())
+                    .unwrap_or_else(|| crate::scripts::runners_dir().join(language.runner_file()));
+                self.files.insert(key, local);
+            }
             self.runners.insert(language, loaded);
         }
         let runner = match &self.runners[&language] {
@@ -1032,6 +1054,29 @@ fn mapping_problems(
     out
 }
 
+/// The key under which a script runner travels with a run's files (see
+/// [`Workflow::files`]): runners are found beside the `weft` binary, not
+/// beside the spec, so they have no path of the spec's own.
+pub fn runner_key(language: crate::domain::language::Language) -> PathBuf {
+    Path::new("<runners>").join(language.runner_file())
+}
+
+/// What a resumed run must match: BLAKE3 over the spec text, the digests of
+/// the skills, of the script files and of the script runners (each set
+/// sorted). A workflow with no scripts digests as the spec and its skills.
+fn workflow_digest(text: &str, skills: Vec<String>, scripts: Vec<String>, runners: Vec<String>) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(text.as_bytes());
+    for (label, mut digests) in [("", skills), ("script:", scripts), ("runner:", runners)] {
+        digests.sort();
+        for d in digests {
+            h.update(label.as_bytes());
+            h.update(d.as_bytes());
+        }
+    }
+    h.finalize().to_hex().to_string()
+}
+
 impl Workflow {
     /// Checks the spec in `source`, loading every skill it names; returns the
     /// runnable workflow or every error found.
@@ -1042,6 +1087,7 @@ impl Workflow {
             sandbox,
             skills: HashMap::new(),
             runners: HashMap::new(),
+            scripts: BTreeMap::new(),
             servers: spec.servers.keys().cloned().collect(),
             files: BTreeMap::new(),
             errors: Vec::new(),
@@ -1183,22 +1229,17 @@ impl Workflow {
                 }
             }
         }
-        let Checker { errors, warnings, skills, files, .. } = c;
+        let Checker { errors, warnings, skills, runners, scripts, files, .. } = c;
         if !errors.is_empty() {
             let mut all = errors;
             all.extend(warnings);
             return Err(SpecErrors(all));
         }
-        let mut h = blake3::Hasher::new();
-        h.update(source.text.as_bytes());
-        let mut digests: Vec<String> =
-            skills.values().filter_map(|s| s.as_ref().ok().map(|s| s.digest().to_string())).collect();
-        digests.sort();
-        for d in digests {
-            h.update(d.as_bytes());
-        }
+        let skills = skills.values().filter_map(|s| s.as_ref().ok().map(|s| s.digest().to_string())).collect();
+        let runners = runners.values().filter_map(|s| s.as_ref().ok().map(|s| s.digest().to_string())).collect();
+        let digest = workflow_digest(&source.text, skills, scripts.into_values().collect(), runners);
         Ok(Workflow {
-            digest: h.finalize().to_hex().to_string(),
+            digest,
             source,
             settings,
             input_contract,
@@ -1210,5 +1251,40 @@ impl Workflow {
             warnings,
             spec,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workflow_digest;
+
+    fn d(s: &str) -> String {
+        s.to_string()
+    }
+
+    #[test]
+    fn the_digest_covers_skills_scripts_and_runners() {
+        let base = workflow_digest("spec", vec![d("s1"), d("s2")], vec![d("p1")], vec![d("r1")]);
+        // The order in which things were found does not matter.
+        assert_eq!(base, workflow_digest("spec", vec![d("s2"), d("s1")], vec![d("p1")], vec![d("r1")]));
+        for changed in [
+            workflow_digest("spec2", vec![d("s1"), d("s2")], vec![d("p1")], vec![d("r1")]),
+            workflow_digest("spec", vec![d("s1"), d("s3")], vec![d("p1")], vec![d("r1")]),
+            workflow_digest("spec", vec![d("s1"), d("s2")], vec![d("p2")], vec![d("r1")]),
+            workflow_digest("spec", vec![d("s1"), d("s2")], vec![d("p1")], vec![d("r2")]),
+            // A script's digest is not mistaken for a runner's.
+            workflow_digest("spec", vec![d("s1"), d("s2")], vec![d("r1")], vec![d("p1")]),
+        ] {
+            assert_ne!(base, changed);
+        }
+    }
+
+    #[test]
+    fn without_scripts_the_digest_is_the_spec_and_its_skills_as_before() {
+        let mut h = blake3::Hasher::new();
+        h.update(b"spec");
+        h.update(b"a");
+        h.update(b"b");
+        assert_eq!(workflow_digest("spec", vec![d("b"), d("a")], vec![], vec![]), h.finalize().to_hex().to_string());
     }
 }

@@ -15,9 +15,10 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 
 /// Numbered migrations, applied in order on start, each once.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE runs (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         workflow TEXT NOT NULL,
         spec_path TEXT,
@@ -62,7 +63,16 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         UNIQUE (run_id, step, attempt)
     );
     CREATE INDEX attempts_to_claim ON attempts (state, id);",
-)];
+    ),
+    (
+        2,
+        // Whether an orchestrator has read the attempt's result: an attempt
+        // submitted again after that (a failed run resumed) runs again,
+        // while one whose result nobody read (its orchestrator died) is
+        // picked up as it is.
+        "ALTER TABLE attempts ADD COLUMN consumed BOOLEAN NOT NULL DEFAULT false;",
+    ),
+];
 
 /// A journal (and work queue) in PostgreSQL.
 #[derive(Clone)]
@@ -206,7 +216,15 @@ impl PostgresJournal {
         Ok(())
     }
 
-    /// The files a detached run's spec refers to.
+    /// Records the files a run's spec refers to, so that it can be resumed
+    /// where they are not at hand.
+    pub async fn record_files(&self, run_id: &str, files: &Value) -> Result<(), JournalError> {
+        let c = self.client().await?;
+        c.execute("UPDATE runs SET files = $2 WHERE id = $1", &[&run_id, files]).await.map_err(storage(&self.url))?;
+        Ok(())
+    }
+
+    /// The files a run's spec refers to.
     pub async fn files(&self, run_id: &str) -> Result<Value, JournalError> {
         let c = self.client().await?;
         let row = c.query_opt("SELECT files FROM runs WHERE id = $1", &[&run_id]).await.map_err(storage(&self.url))?;
@@ -244,8 +262,11 @@ impl PostgresJournal {
         Ok(n == 1)
     }
 
-    /// Enqueues an attempt (once: the same run, step and attempt number is
-    /// the same row, so a resumed orchestrator picks up its earlier result).
+    /// Enqueues an attempt. The same run, step and attempt number is the
+    /// same row: one submitted before whose result nobody has read yet (its
+    /// orchestrator died) is picked up as it is, running or done; one whose
+    /// result was read (a failed run resumed), or that now runs something
+    /// else, is queued afresh.
     pub async fn submit_attempt(
         &self,
         run_id: &str,
@@ -259,7 +280,11 @@ impl PostgresJournal {
         let err = storage(&self.url);
         c.execute(
             "INSERT INTO attempts (run_id, step, attempt, skill, input, options) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (run_id, step, attempt) DO NOTHING",
+             ON CONFLICT (run_id, step, attempt) DO UPDATE
+               SET skill = EXCLUDED.skill, input = EXCLUDED.input, options = EXCLUDED.options, state = 'ready',
+                   result = NULL, consumed = false, lease_owner = NULL, lease_until = NULL, worker = NULL
+               WHERE attempts.consumed OR attempts.skill <> EXCLUDED.skill OR attempts.input <> EXCLUDED.input
+                     OR attempts.options <> EXCLUDED.options",
             &[&run_id, &step, &attempt, &skill, &input, options],
         )
         .await
@@ -275,15 +300,14 @@ impl PostgresJournal {
         Ok(row.get(0))
     }
 
-    /// The result of attempt `id`, once done.
+    /// The result of attempt `id`, once done (which marks it as read).
     pub async fn attempt_result(&self, id: i64) -> Result<Option<Value>, JournalError> {
         let c = self.client().await?;
         let row = c
-            .query_one("SELECT state, result FROM attempts WHERE id = $1", &[&id])
+            .query_opt("UPDATE attempts SET consumed = true WHERE id = $1 AND state = 'done' RETURNING result", &[&id])
             .await
             .map_err(storage(&self.url))?;
-        let state: String = row.get(0);
-        Ok(if state == "done" { row.get::<_, Option<Value>>(1) } else { None })
+        Ok(row.and_then(|r| r.get::<_, Option<Value>>(0)))
     }
 
     /// Claims the oldest attempt that is ready, or whose lease expired.
@@ -336,7 +360,10 @@ impl PostgresJournal {
             )
             .await
             .map_err(&err)?;
-        c.execute("SELECT pg_notify('weft_done', $1)", &[&id.to_string()]).await.map_err(&err)?;
+        if n == 1 {
+            // The payload names the attempt, so only its orchestrator wakes.
+            c.execute("SELECT pg_notify('weft_done', $1)", &[&id.to_string()]).await.map_err(&err)?;
+        }
         Ok(n == 1)
     }
 
@@ -364,35 +391,132 @@ impl PostgresJournal {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
-    /// A stream of `NOTIFY` wake-ups on `channels`; polling covers lost ones.
-    pub async fn listen(
-        &self,
-        channels: &[&str],
-    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<String>, JournalError> {
-        use futures::StreamExt;
-        let config: tokio_postgres::Config = self.url.parse().map_err(storage(&self.url))?;
-        let (client, mut connection) = config.connect(NoTls).await.map_err(storage(&self.url))?;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(Ok(message)) = messages.next().await {
-                if let tokio_postgres::AsyncMessage::Notification(n) = message
-                    && tx.send(n.payload().to_string()).is_err()
-                {
-                    break;
+    /// Listens for `NOTIFY` on `channels` on a connection of its own, and
+    /// calls `on` for each notification (and with [`ListenEvent::Listening`]
+    /// each time the listening starts, since notifications sent while it was
+    /// down are lost). The connection is reopened with a backoff when it
+    /// fails, and closed when the returned [`Listener`] is dropped. Polling
+    /// must cover what is lost in between.
+    pub fn listen(&self, channels: &[&str], on: impl Fn(ListenEvent) + Send + Sync + 'static) -> Listener {
+        let url = self.url.clone();
+        let sql: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+        let task = tokio::spawn(async move {
+            let mut backoff = LISTEN_BACKOFF.0;
+            loop {
+                if listen_once(&url, &sql, &on).await {
+                    // It was listening: the next failure starts the backoff afresh.
+                    backoff = LISTEN_BACKOFF.0;
                 }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(LISTEN_BACKOFF.1);
             }
         });
-        for ch in channels {
-            client.batch_execute(&format!("LISTEN {ch}")).await.map_err(storage(&self.url))?;
-        }
-        // The client must live as long as the listening connection.
-        tokio::spawn(async move {
-            let _keep = client;
-            std::future::pending::<()>().await;
-        });
-        Ok(rx)
+        Listener { task }
     }
+
+    /// Gives up the orchestration lease on a run (graceful shutdown), so
+    /// another worker can take it over at once.
+    pub async fn release_run(&self, run_id: &str, owner: &str) -> Result<(), JournalError> {
+        let c = self.client().await?;
+        let err = storage(&self.url);
+        c.execute(
+            "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+            &[&run_id, &owner],
+        )
+        .await
+        .map_err(&err)?;
+        c.execute("NOTIFY weft_work", &[]).await.map_err(&err)?;
+        Ok(())
+    }
+
+    /// Whether a run is detached, and who orchestrates it now.
+    pub async fn orchestration(&self, run_id: &str) -> Result<Orchestration, JournalError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT detached, CASE WHEN lease_until > now() THEN lease_owner END FROM runs WHERE id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(storage(&self.url))?
+            .ok_or_else(|| JournalError::NotFound(run_id.to_string()))?;
+        Ok(Orchestration { detached: row.get(0), owner: row.get(1) })
+    }
+
+    /// Wakes idle workers: there may be work for them.
+    pub async fn wake_workers(&self) -> Result<(), JournalError> {
+        let c = self.client().await?;
+        c.execute("NOTIFY weft_work", &[]).await.map_err(storage(&self.url))?;
+        Ok(())
+    }
+}
+
+/// The first and the longest wait before reopening a failed `LISTEN` connection.
+const LISTEN_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+
+/// Opens a connection, listens, and passes notifications to `on` until the
+/// connection ends; true if it got as far as listening.
+async fn listen_once(url: &str, sql: &str, on: &(impl Fn(ListenEvent) + Send + Sync)) -> bool {
+    use futures::StreamExt;
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else { return false };
+    let Ok((client, mut connection)) = config.connect(NoTls).await else { return false };
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let listen = client.batch_execute(sql);
+    tokio::pin!(listen);
+    let mut listening = false;
+    loop {
+        tokio::select! {
+            r = &mut listen, if !listening => {
+                if r.is_err() {
+                    return false;
+                }
+                listening = true;
+                on(ListenEvent::Listening);
+            }
+            m = messages.next() => match m {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    on(ListenEvent::Notification { channel: n.channel().to_string(), payload: n.payload().to_string() });
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return listening,
+            }
+        }
+    }
+}
+
+/// What a [`PostgresJournal::listen`] callback hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenEvent {
+    /// The connection is (again) listening; anything sent before may have been missed.
+    Listening,
+    /// A `NOTIFY` on one of the channels.
+    Notification {
+        /// The channel.
+        channel: String,
+        /// Its payload.
+        payload: String,
+    },
+}
+
+/// A `LISTEN` connection; dropping it closes the connection.
+#[derive(Debug)]
+pub struct Listener {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Who orchestrates a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orchestration {
+    /// Whether it was submitted with `--detach` (workers orchestrate it).
+    pub detached: bool,
+    /// The worker holding its orchestration lease, while the lease lasts.
+    pub owner: Option<String>,
 }
 
 fn event_values(event: &mut Event) -> Vec<&mut Value> {
