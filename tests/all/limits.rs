@@ -1,9 +1,10 @@
 //! Every limit, obeyed and violated.
 
-use crate::support::{load, with_limits};
+use crate::support::{fixture, load, with_limits};
 use serde_json::json;
 use std::time::Duration;
 use weft::domain::{Limits, OutcomeKind, Size};
+use weft::sandbox::{Allocation, RunOptions, Sandbox, SandboxConfig};
 
 #[tokio::test]
 async fn timeout_obeyed() {
@@ -37,6 +38,38 @@ async fn fuel_violated() {
     let limits = Limits { fuel: Some(1_000), ..Limits::default() };
     let report = skill.run(r#"{"text": "a b"}"#, &with_limits(limits)).await;
     assert_eq!(report.result.unwrap_err().kind, OutcomeKind::OutOfFuel);
+}
+
+#[test]
+fn a_first_run_under_new_engine_settings_compiles_without_stalling_other_runs() {
+    // One async thread. The first metered run of escape-probe compiles it for
+    // a fuel-metering engine, which stores a third entry in the compile cache
+    // when done. The compile happens off the async thread, so a run of echo
+    // started next begins while it is still under way, not after it.
+    let cache = tempfile::tempdir().unwrap();
+    let entries = || {
+        let names = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name());
+        names.filter(|n| n.to_string_lossy().ends_with(".cwasm")).count()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let config = SandboxConfig { cache_dir: Some(cache.path().to_path_buf()), allocation: Allocation::OnDemand };
+        let sandbox = Sandbox::new(config).unwrap();
+        let probe = sandbox.load_file(&fixture("escape-probe")).await.unwrap();
+        let echo = sandbox.load_file(&fixture("echo")).await.unwrap();
+        assert_eq!(entries(), 2, "both compiled for the default engine");
+        let metered = with_limits(Limits { fuel: Some(1_000_000_000), ..Limits::default() });
+        let unmetered = RunOptions::default();
+        let echo_run = async {
+            let compiled_before_echo_began = entries() == 3;
+            (compiled_before_echo_began, echo.run("[1]", &unmetered).await)
+        };
+        let (probed, (compiled_before_echo_began, echoed)) = tokio::join!(probe.run("{}", &metered), echo_run);
+        assert!(!compiled_before_echo_began, "echo waited for the metered engine's compile");
+        assert!(probed.result.is_ok(), "{:?}", probed.result);
+        assert_eq!(echoed.result.unwrap(), json!([1]));
+    });
+    assert_eq!(entries(), 3, "the metered compile was stored");
 }
 
 #[tokio::test]
