@@ -168,3 +168,36 @@ async fn opening_a_socket_and_resolving_names_are_denied() {
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_err(), "nothing connected to the listener");
 }
+
+#[tokio::test]
+async fn self_referencing_schemas_load_and_are_applied_without_harming_the_host() {
+    let skill = load("recursive-schema").await;
+    assert_eq!(skill.info().input_schema["$ref"], json!("#"));
+    let limits = short(20_000);
+    // A deep input is checked against the recursive input schema, then
+    // returned and checked against the 100-level output schema.
+    let mut deep = json!({});
+    for _ in 0..100 {
+        deep = json!({"child": deep});
+    }
+    let (report, took) = run_timed(&skill, &deep.to_string(), &with_limits(limits.clone())).await;
+    assert_eq!(report.result.expect("a deep input that obeys the schema runs"), deep);
+    assert!(took < limits.timeout + MARGIN, "took {took:?}");
+
+    let f = skill.run(r#"{"child": {"child": 1}}"#, &with_limits(limits)).await.result.unwrap_err();
+    assert_eq!(f.kind, OutcomeKind::InvalidInput, "{f}");
+    assert!(f.message.contains("at /child/child:"), "{f}");
+    host_is_unharmed().await;
+}
+
+#[tokio::test]
+async fn a_schema_nested_too_deep_to_parse_is_a_load_error() {
+    let e = crate::support::sandbox()
+        .load_file(&crate::support::fixture("deep-schema"))
+        .await
+        .err()
+        .expect("a 100,000-level schema is refused");
+    assert!(matches!(e, weft::sandbox::LoadError::Schema { which: "input", .. }), "{e}");
+    assert!(e.to_string().contains("recursion limit exceeded"), "{e}");
+    host_is_unharmed().await;
+}
