@@ -1,6 +1,6 @@
 //! Every limit, obeyed and violated.
 
-use crate::support::{fixture, load, with_limits};
+use crate::support::{fixture, load, weft, with_limits};
 use serde_json::json;
 use std::time::Duration;
 use weft::domain::{Limits, OutcomeKind, Size};
@@ -188,4 +188,26 @@ async fn cpu_bound_work_in_the_sandbox_gives_the_native_answer() {
     let skill = load("hash").await;
     let report = skill.run(r#"{"mib": 2}"#, &Default::default()).await;
     assert_eq!(report.result.unwrap()["sha256"], json!(work::hash_generated(2)));
+}
+
+#[test]
+fn log_budget_obeyed_and_violated_from_the_command_line() {
+    // log-flood logs 100,000 lines of 101 bytes, each costing 102.
+    let run = |max_log: &str| -> serde_json::Value {
+        let out = weft()
+            .args(["skill", "run"])
+            .arg(fixture("log-flood"))
+            .args(["--max-log", max_log, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let all = run("10MiB");
+    assert_eq!((all["logs"].as_array().unwrap().len(), &all["logs_dropped"]), (100_000, &json!(0)));
+    let capped = run("10KiB");
+    let cost = capped["logs"][0]["message"].as_str().unwrap().len() + 1;
+    let fit = 10 * 1024 / cost;
+    assert_eq!(capped["logs"].as_array().unwrap().len(), fit);
+    assert_eq!(capped["logs_dropped"], json!(100_000 - fit));
 }

@@ -145,6 +145,21 @@ fn weft_script_run_has_the_skill_run_shape_and_exit_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--language"));
 }
 
+#[test]
+fn weft_script_run_keeps_logs_up_to_max_log() {
+    // ok_logging.py logs lines of 13, 17 and 38 bytes (plus one each): with
+    // 40 bytes, the first two fit and the third is dropped whole.
+    let script = root().join("tests/scripts/python/ok_logging.py");
+    let mut cmd = weft();
+    cmd.args(["script", "run"]).arg(&script).args(["--input", r#"{"name": "weft"}"#, "--max-log", "40", "--json"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept: Vec<&str> = r["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
+    assert_eq!(kept, ["greeting weft", "this is a warning"]);
+    assert_eq!(r["logs_dropped"], json!(1));
+}
+
 #[tokio::test]
 async fn skills_written_in_python_and_javascript_run_like_any_other() {
     let slugify = sandbox().load_file(&fixture("slugify")).await.unwrap();
