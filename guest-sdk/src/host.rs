@@ -57,7 +57,10 @@ impl From<Level> for crate::bindings::weft::skill::host::Level {
 /// [`info!`](crate::info), [`warn!`](crate::warn) and [`error!`](crate::error),
 /// which take format arguments.
 ///
-/// The host may drop or truncate lines (it rate-limits chatty skills).
+/// The host keeps lines while they fit in the run's log budget (`max_log`,
+/// 1 MiB by default, each line counting its length plus one byte); a line that
+/// does not fit is dropped whole, never cut, and counted in the report's
+/// `logs_dropped`.
 ///
 /// Outside WebAssembly (for example in a skill's native unit tests) there is no
 /// host: the line is written to stderr instead.

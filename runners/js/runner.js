@@ -335,25 +335,30 @@ function syntaxMessage(e, source, filename) {
 }
 
 // QuickJS throws InternalError("out of memory") when an allocation fails;
-// null when it cannot even allocate that error; and the runtime's glue,
-// when it cannot allocate the message of an error it raises,
-// InternalError("Invalid error message"). (A script that throws null itself
-// is taken for out of memory too: the host then reports a trap.)
+// and the runtime's glue, when it cannot allocate the message of an error it
+// raises, InternalError("Invalid error message").
 function isOutOfMemory(e) {
-  return e === null || (e instanceof InternalError && /^(out of memory|invalid error message)$/i.test(e.message));
+  return e instanceof InternalError && /^(out of memory|invalid error message)$/i.test(e.message);
 }
 
 // Thrown from the export to trap (componentize-qjs traps on an exception that
 // is not a skill-error). Made in advance: there may be no memory left to make
-// it when it is needed.
+// them when they are needed.
 const OUT_OF_MEMORY = new Error("out of memory");
+// When QuickJS cannot even allocate its out-of-memory error it throws null,
+// which the runner cannot tell from a script's own `throw null`.
+const THREW_NULL = new Error(
+  "the script threw null, or QuickJS ran out of memory (it then throws null): the runner cannot tell which",
+);
 
 // What to throw from the export for an exception that escaped the script: a
-// skill-error, or, for out of memory, OUT_OF_MEMORY, which traps; the host,
-// which knows that its memory cap refused the guest, then reports memory_limit.
+// skill-error, or, for out of memory (and null), an error that traps; the
+// host, which knows whether its memory cap refused the guest, then reports
+// memory_limit or, for a script's own `throw null`, a trap.
 function scriptFailure(e, stage, source, filename) {
   if (e instanceof WeftError) return fail(e.kind, e.message);
   if (isOutOfMemory(e)) return OUT_OF_MEMORY;
+  if (e === null) return THREW_NULL;
   if (stage === "loading" && isScriptSyntaxError(e)) {
     return fail("invalid-input", syntaxMessage(e, source, filename));
   }

@@ -1,12 +1,16 @@
-//! Every fixture built from `skills/` has a test that uses it.
+//! Every fixture built from `skills/` (Rust, Python and JavaScript) has a
+//! test that uses it.
 
 use crate::support::root;
 
-fn crate_names(dir: &std::path::Path) -> Vec<String> {
+/// The fixtures in `dir`: directories holding a Rust crate, a Python skill
+/// (`app.py`) or a JavaScript skill (`index.js`), each built into
+/// `target/skills/NAME.wasm`.
+fn fixture_names(dir: &std::path::Path) -> Vec<String> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.join("Cargo.toml").exists() {
+        if ["Cargo.toml", "app.py", "index.js"].iter().any(|f| path.join(f).exists()) {
             names.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
     }
@@ -16,10 +20,15 @@ fn crate_names(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn every_fixture_has_a_test() {
     let skills = root().join("skills");
-    let mut fixtures = crate_names(&skills);
-    fixtures.extend(crate_names(&skills.join("hostile")));
-    fixtures.extend(crate_names(&skills.join("testing")));
-    assert!(fixtures.len() >= 16, "found {fixtures:?}");
+    let mut fixtures = Vec::new();
+    for dir in [".", "hostile", "testing", "python", "js"] {
+        let found = fixture_names(&skills.join(dir));
+        assert!(!found.is_empty(), "no fixtures found in skills/{dir}");
+        fixtures.extend(found);
+    }
+    for script_skill in ["slugify", "title-case"] {
+        assert!(fixtures.iter().any(|f| f == script_skill), "{script_skill} is scanned: {fixtures:?}");
+    }
     let tests_dir = root().join("tests/all");
     let mut sources = String::new();
     for entry in std::fs::read_dir(&tests_dir).unwrap() {

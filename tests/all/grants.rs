@@ -28,18 +28,30 @@ async fn read_grant_obeyed() {
 
 #[tokio::test]
 async fn read_grant_violated_outside_and_above_it() {
-    let (_dir, path) = dir_with_file();
-    let above = format!("{path}/../");
+    // The grant is `sub/`; `note.txt` sits right above it, readable on the host.
+    let (dir, path) = dir_with_file();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/inside.txt"), "inside").unwrap();
+    let sub = format!("{path}/sub");
+    let above = format!("{sub}/../note.txt");
+    assert_eq!(std::fs::read_to_string(&above).unwrap(), "granted content", "the host can read it");
+    let inside = format!("{sub}/inside.txt");
     let report = probe(
-        json!({"read": ["/etc/passwd", format!("{path}/../note.txt")], "list": [above]}),
-        Grants::default().read_dir(&path),
+        json!({"read": ["/etc/passwd", above, format!("{path}/note.txt"), inside], "list": [format!("{sub}/.."), path]}),
+        Grants::default().read_dir(&sub),
     )
     .await;
+    assert_eq!(report["read"][&inside], json!({"ok": true, "value": "inside"}), "the grant itself works");
     for section in ["read", "list"] {
         for (what, r) in report[section].as_object().unwrap() {
-            assert_eq!(r["ok"], json!(false), "{section} {what}: {r}");
+            if *what != inside {
+                assert_eq!(r["ok"], json!(false), "{section} {what}: {r}");
+            }
         }
     }
+    assert_eq!(report["read"].as_object().unwrap().len() + report["list"].as_object().unwrap().len(), 6);
+    let why = report["read"][&above]["error"].as_str().unwrap();
+    assert!(why.contains("not permitted"), "refused, not missing: {why}");
 }
 
 #[tokio::test]

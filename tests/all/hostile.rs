@@ -6,19 +6,29 @@ use crate::support::{MARGIN, host_is_unharmed, load, run_timed, with_limits};
 use serde_json::{Value, json};
 use std::time::Duration;
 use weft::domain::{Limits, OutcomeKind, Size};
+use weft::sandbox::{RunOptions, RunReport};
 
 fn short(timeout_ms: u64) -> Limits {
     Limits { timeout: Duration::from_millis(timeout_ms), ..Limits::default() }
 }
 
-async fn ends_as(fixture: &str, input: &str, limits: Limits, kind: OutcomeKind) -> weft::domain::Failure {
+/// Runs a hostile fixture and checks what every hostile run must do, however
+/// it ends: return within its timeout plus a margin, and leave the host able
+/// to run the next skill.
+async fn run_hostile(fixture: &str, input: &str, opts: &RunOptions) -> RunReport {
     let skill = load(fixture).await;
-    let timeout = limits.timeout;
-    let (report, took) = run_timed(&skill, input, &with_limits(limits)).await;
-    let failure = report.result.expect_err("a hostile run does not succeed");
-    assert_eq!(failure.kind, kind, "{fixture}: {failure}");
+    let timeout = opts.limits.timeout;
+    let (report, took) = run_timed(&skill, input, opts).await;
     assert!(took < timeout + MARGIN, "{fixture} took {took:?}, past its timeout {timeout:?} plus margin");
     host_is_unharmed().await;
+    report
+}
+
+/// [`run_hostile`], and the run ends as `kind`.
+async fn ends_as(fixture: &str, input: &str, limits: Limits, kind: OutcomeKind) -> weft::domain::Failure {
+    let report = run_hostile(fixture, input, &with_limits(limits)).await;
+    let failure = report.result.expect_err("a hostile run does not succeed");
+    assert_eq!(failure.kind, kind, "{fixture}: {failure}");
     failure
 }
 
@@ -54,6 +64,11 @@ async fn deep_recursion_ends_as_stack_overflow() {
 #[tokio::test]
 async fn panic_ends_as_trap_with_the_panic_message() {
     let f = ends_as("panic", "null", short(20_000), OutcomeKind::Trap).await;
+    // Rust's panic aborts with `unreachable`; the message names the trap once
+    // and where it happened, then the tail of stderr.
+    assert!(f.message.starts_with("wasm trap: wasm `unreachable` instruction executed (in abort < "), "{f}");
+    assert_eq!(f.message.matches("wasm trap").count(), 1, "{f}");
+    assert!(f.message.contains("\nstderr: "), "{f}");
     assert!(f.message.contains("hostile panic: the guest gave up"), "the trap carries the stderr tail: {f}");
 }
 
@@ -97,33 +112,29 @@ async fn guest_errors_keep_their_kind() {
 
 #[tokio::test]
 async fn stdout_flood_is_truncated_at_its_cap_and_the_run_still_succeeds() {
-    let skill = load("stdout-flood").await;
     let limits = Limits { max_stdout: 64 * Size::KIB, max_stderr: 32 * Size::KIB, ..short(20_000) };
-    let (report, _) = run_timed(&skill, "null", &with_limits(limits)).await;
+    let report = run_hostile("stdout-flood", "null", &with_limits(limits)).await;
     assert_eq!(report.result.expect("the flood itself is not an error"), json!({"written": 16_777_216}));
     assert_eq!(report.stdout.text.len(), 64 * 1024);
     assert_eq!(report.stdout.dropped_bytes, 8 * 1024 * 1024 - 64 * 1024);
     assert_eq!(report.stderr.text.len(), 32 * 1024);
     assert!(report.stdout.truncated() && report.stderr.truncated());
-    host_is_unharmed().await;
 }
 
 #[tokio::test]
 async fn host_log_flood_is_capped_and_counted() {
-    let skill = load("log-flood").await;
     let limits = Limits { max_log: 64 * Size::KIB, ..short(20_000) };
-    let (report, _) = run_timed(&skill, "null", &with_limits(limits)).await;
+    let report = run_hostile("log-flood", "null", &with_limits(limits)).await;
     assert_eq!(report.result.expect("logging too much is not an error"), json!({"logged": 100_000}));
     let kept: usize = report.logs.iter().map(|l| l.message.len() + 1).sum();
     assert!(kept <= 64 * 1024, "kept {kept} bytes of logs");
     assert!(!report.logs.is_empty());
     assert_eq!(report.logs.len() as u64 + report.logs_dropped, 100_000);
-    host_is_unharmed().await;
 }
 
-async fn probe(input: Value, opts: &weft::sandbox::RunOptions) -> Value {
-    let skill = load("escape-probe").await;
-    let report = skill.run(&input.to_string(), opts).await;
+/// Runs escape-probe as a hostile run, with no grants.
+async fn probe(input: Value) -> Value {
+    let report = run_hostile("escape-probe", &input.to_string(), &with_limits(short(20_000))).await;
     report.result.expect("the probe reports what happened instead of failing")
 }
 
@@ -142,7 +153,7 @@ async fn reading_etc_passwd_and_parent_paths_is_denied() {
         "list": ["/", ".", ".."],
         "write": ["/tmp/weft-escape-probe"]
     });
-    let report = probe(input, &Default::default()).await;
+    let report = probe(input).await;
     all_denied(&report, "read");
     all_denied(&report, "list");
     all_denied(&report, "write");
@@ -151,9 +162,9 @@ async fn reading_etc_passwd_and_parent_paths_is_denied() {
 
 #[tokio::test]
 async fn the_host_environment_is_invisible() {
-    // SAFETY-free: the variable is set for this process; the guest must not see it.
+    // The host has an environment (PATH at least); the guest sees none of it.
     assert!(std::env::var("PATH").is_ok(), "the host has an environment");
-    let report = probe(json!({"env": true}), &Default::default()).await;
+    let report = probe(json!({"env": true})).await;
     assert_eq!(report["env"], json!({}), "the guest sees no environment variables");
 }
 
@@ -162,9 +173,38 @@ async fn opening_a_socket_and_resolving_names_are_denied() {
     // A real listener on loopback: reachable from the host, not from the guest.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let report = probe(json!({"connect": [addr], "lookup": ["localhost", "example.com"]}), &Default::default()).await;
+    let report = probe(json!({"connect": [addr], "lookup": ["localhost", "example.com"]})).await;
     all_denied(&report, "connect");
     all_denied(&report, "lookup");
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_err(), "nothing connected to the listener");
+}
+
+#[tokio::test]
+async fn self_referencing_schemas_load_and_are_applied_without_harming_the_host() {
+    let skill = load("recursive-schema").await;
+    assert_eq!(skill.info().input_schema["$ref"], json!("#"));
+    // A deep input is checked against the recursive input schema, then
+    // returned and checked against the 100-level output schema.
+    let mut deep = json!({});
+    for _ in 0..100 {
+        deep = json!({"child": deep});
+    }
+    let report = run_hostile("recursive-schema", &deep.to_string(), &with_limits(short(20_000))).await;
+    assert_eq!(report.result.expect("a deep input that obeys the schema runs"), deep);
+
+    let f = ends_as("recursive-schema", r#"{"child": {"child": 1}}"#, short(20_000), OutcomeKind::InvalidInput).await;
+    assert!(f.message.contains("at /child/child:"), "{f}");
+}
+
+#[tokio::test]
+async fn a_schema_nested_too_deep_to_parse_is_a_load_error() {
+    let e = crate::support::sandbox()
+        .load_file(&crate::support::fixture("deep-schema"))
+        .await
+        .err()
+        .expect("a 100,000-level schema is refused");
+    assert!(matches!(e, weft::sandbox::LoadError::Schema { which: "input", .. }), "{e}");
+    assert!(e.to_string().contains("recursion limit exceeded"), "{e}");
+    host_is_unharmed().await;
 }

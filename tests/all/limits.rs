@@ -1,9 +1,10 @@
 //! Every limit, obeyed and violated.
 
-use crate::support::{load, with_limits};
+use crate::support::{fixture, load, weft, with_limits};
 use serde_json::json;
 use std::time::Duration;
 use weft::domain::{Limits, OutcomeKind, Size};
+use weft::sandbox::{Allocation, RunOptions, Sandbox, SandboxConfig};
 
 #[tokio::test]
 async fn timeout_obeyed() {
@@ -37,6 +38,38 @@ async fn fuel_violated() {
     let limits = Limits { fuel: Some(1_000), ..Limits::default() };
     let report = skill.run(r#"{"text": "a b"}"#, &with_limits(limits)).await;
     assert_eq!(report.result.unwrap_err().kind, OutcomeKind::OutOfFuel);
+}
+
+#[test]
+fn a_first_run_under_new_engine_settings_compiles_without_stalling_other_runs() {
+    // One async thread. The first metered run of escape-probe compiles it for
+    // a fuel-metering engine, which stores a third entry in the compile cache
+    // when done. The compile happens off the async thread, so a run of echo
+    // started next begins while it is still under way, not after it.
+    let cache = tempfile::tempdir().unwrap();
+    let entries = || {
+        let names = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name());
+        names.filter(|n| n.to_string_lossy().ends_with(".cwasm")).count()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let config = SandboxConfig { cache_dir: Some(cache.path().to_path_buf()), allocation: Allocation::OnDemand };
+        let sandbox = Sandbox::new(config).unwrap();
+        let probe = sandbox.load_file(&fixture("escape-probe")).await.unwrap();
+        let echo = sandbox.load_file(&fixture("echo")).await.unwrap();
+        assert_eq!(entries(), 2, "both compiled for the default engine");
+        let metered = with_limits(Limits { fuel: Some(1_000_000_000), ..Limits::default() });
+        let unmetered = RunOptions::default();
+        let echo_run = async {
+            let compiled_before_echo_began = entries() == 3;
+            (compiled_before_echo_began, echo.run("[1]", &unmetered).await)
+        };
+        let (probed, (compiled_before_echo_began, echoed)) = tokio::join!(probe.run("{}", &metered), echo_run);
+        assert!(!compiled_before_echo_began, "echo waited for the metered engine's compile");
+        assert!(probed.result.is_ok(), "{:?}", probed.result);
+        assert_eq!(echoed.result.unwrap(), json!([1]));
+    });
+    assert_eq!(entries(), 3, "the metered compile was stored");
 }
 
 #[tokio::test]
@@ -155,4 +188,26 @@ async fn cpu_bound_work_in_the_sandbox_gives_the_native_answer() {
     let skill = load("hash").await;
     let report = skill.run(r#"{"mib": 2}"#, &Default::default()).await;
     assert_eq!(report.result.unwrap()["sha256"], json!(work::hash_generated(2)));
+}
+
+#[test]
+fn log_budget_obeyed_and_violated_from_the_command_line() {
+    // log-flood logs 100,000 lines of 101 bytes, each costing 102.
+    let run = |max_log: &str| -> serde_json::Value {
+        let out = weft()
+            .args(["skill", "run"])
+            .arg(fixture("log-flood"))
+            .args(["--max-log", max_log, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let all = run("10MiB");
+    assert_eq!((all["logs"].as_array().unwrap().len(), &all["logs_dropped"]), (100_000, &json!(0)));
+    let capped = run("10KiB");
+    let cost = capped["logs"][0]["message"].as_str().unwrap().len() + 1;
+    let fit = 10 * 1024 / cost;
+    assert_eq!(capped["logs"].as_array().unwrap().len(), fit);
+    assert_eq!(capped["logs_dropped"], json!(100_000 - fit));
 }

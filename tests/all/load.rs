@@ -91,3 +91,46 @@ async fn a_corrupt_cache_entry_is_recompiled() {
     let skill = weft::sandbox::Sandbox::new(config).unwrap().load_file(&fixture("echo")).await.unwrap();
     assert!(skill.run("[1]", &Default::default()).await.result.is_ok());
 }
+
+#[test]
+fn sandboxes_compiling_the_same_component_at_once_share_one_whole_cache_entry() {
+    // Several threads, each with its own sandbox, compile the same component
+    // into one cache directory at once, then load it again while the others
+    // are still writing: each writer has its own temporary file, so every
+    // load maps a whole entry and nothing is left behind.
+    let cache = tempfile::tempdir().unwrap();
+    let config = weft::sandbox::SandboxConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        allocation: weft::sandbox::Allocation::OnDemand,
+    };
+    let bytes = std::fs::read(fixture("echo")).unwrap();
+    let start = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (config, bytes, start) = (config.clone(), bytes.clone(), &start);
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    start.wait();
+                    for round in 0..3 {
+                        let sandbox = weft::sandbox::Sandbox::new(config.clone()).unwrap();
+                        let skill = sandbox.load_bytes("echo.wasm", bytes.clone()).await.unwrap();
+                        let input = format!("[{i}, {round}]");
+                        let report = skill.run(&input, &Default::default()).await;
+                        assert_eq!(report.result.unwrap().to_string(), input.replace(' ', ""));
+                    }
+                });
+            });
+        }
+    });
+    let names: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "one entry, no temporary files left: {names:?}");
+    assert!(names[0].ends_with(".cwasm"), "{names:?}");
+    let config2 = config.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let skill = rt.block_on(weft::sandbox::Sandbox::new(config2).unwrap().load_bytes("echo.wasm", bytes)).unwrap();
+    assert!(rt.block_on(skill.run("[1]", &Default::default())).result.is_ok());
+}

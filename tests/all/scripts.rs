@@ -16,7 +16,12 @@ struct Case {
     grants: Grants,
     expect: String,
     output: Option<Value>,
-    message: Option<String>,
+    /// Every `message:` line: each must be in the message.
+    messages: Vec<String>,
+    /// The exact captured stdout.
+    stdout: Option<String>,
+    /// The exact host log, as `[level, message]` pairs.
+    logs: Option<Vec<(String, String)>>,
 }
 
 fn parse(path: &Path, granted: &Path) -> Case {
@@ -27,7 +32,9 @@ fn parse(path: &Path, granted: &Path) -> Case {
         grants: Grants::default(),
         expect: String::new(),
         output: None,
-        message: None,
+        messages: Vec::new(),
+        stdout: None,
+        logs: None,
     };
     let granted = granted.display().to_string();
     for line in text.lines() {
@@ -38,7 +45,9 @@ fn parse(path: &Path, granted: &Path) -> Case {
             "input" => case.input = serde_json::from_str(&value).unwrap(),
             "expect" => case.expect = value.trim().to_string(),
             "output" => case.output = Some(serde_json::from_str(&value).unwrap()),
-            "message" => case.message = Some(value.trim().to_string()),
+            "message" => case.messages.push(value.trim().to_string()),
+            "stdout" => case.stdout = Some(serde_json::from_str(&value).unwrap()),
+            "logs" => case.logs = Some(serde_json::from_str(&value).unwrap()),
             "flags" => {
                 let words: Vec<&str> = value.split_whitespace().collect();
                 for pair in words.chunks(2) {
@@ -88,11 +97,23 @@ async fn check_all(lang_dir: &str, runner: &str) {
         }
         // For an output, the header writes JSON with spaces (`"a": 1`); compare compactly.
         let compact = |t: &str| t.replace("\": ", "\":").replace(", ", ",");
-        if let Some(m) = &case.message
-            && !text.contains(m.as_str())
-            && !(kind == "ok" && compact(&text).contains(&compact(m)))
+        for m in &case.messages {
+            let found = text.contains(m.as_str()) || (kind == "ok" && compact(&text).contains(&compact(m)));
+            if !found {
+                wrong.push(format!("message lacks `{m}`"));
+            }
+        }
+        if let Some(want) = &case.stdout
+            && *want != report.stdout.text
         {
-            wrong.push(format!("message lacks `{m}`"));
+            wrong.push(format!("stdout {:?}, expected {want:?}", report.stdout.text));
+        }
+        if let Some(want) = &case.logs {
+            let got: Vec<(String, String)> =
+                report.logs.iter().map(|l| (l.level.as_str().to_string(), l.message.clone())).collect();
+            if *want != got {
+                wrong.push(format!("logs {got:?}, expected {want:?}"));
+            }
         }
         if report.duration > case.limits.timeout + Duration::from_secs(3) {
             wrong.push(format!("took {:?}", report.duration));
@@ -143,6 +164,21 @@ fn weft_script_run_has_the_skill_run_shape_and_exit_codes() {
     let out = weft().args(["script", "run"]).arg(&unknown).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--language"));
+}
+
+#[test]
+fn weft_script_run_keeps_logs_up_to_max_log() {
+    // ok_logging.py logs lines of 13, 17 and 38 bytes (plus one each): with
+    // 40 bytes, the first two fit and the third is dropped whole.
+    let script = root().join("tests/scripts/python/ok_logging.py");
+    let mut cmd = weft();
+    cmd.args(["script", "run"]).arg(&script).args(["--input", r#"{"name": "weft"}"#, "--max-log", "40", "--json"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept: Vec<&str> = r["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
+    assert_eq!(kept, ["greeting weft", "this is a warning"]);
+    assert_eq!(r["logs_dropped"], json!(1));
 }
 
 #[tokio::test]

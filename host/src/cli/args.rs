@@ -56,6 +56,9 @@ pub(crate) struct LimitArgs {
     /// Captured stdout and stderr kept, each [default: 1MiB].
     #[arg(long, value_name = "SIZE")]
     max_stdio: Option<Size>,
+    /// Host log messages kept; a line that does not fit is dropped whole and counted [default: 1MiB].
+    #[arg(long, value_name = "SIZE")]
+    max_log: Option<Size>,
 }
 
 impl LimitArgs {
@@ -69,7 +72,7 @@ impl LimitArgs {
             max_output: self.max_output,
             max_stdout: self.max_stdio,
             max_stderr: self.max_stdio,
-            max_log: None,
+            max_log: self.max_log,
         };
         Limits::default().apply(&o).context("bad limit flag")
     }

@@ -3,7 +3,9 @@
 //! A compiled component is keyed by a hash of its bytes, weft's version and
 //! the engine's compatibility hash, so a second process (or a second run of
 //! `weft`) maps the compiled code from disk instead of compiling again. A
-//! cache entry that cannot be used is recompiled and replaced.
+//! cache entry that cannot be used is recompiled and replaced. Each writer
+//! writes a temporary file of its own and renames it into place, so writers
+//! racing on one entry (threads or processes) never expose a partial file.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -79,16 +81,19 @@ impl CompileCache {
     }
 }
 
+/// Writes `component` to `path` atomically: into a temporary file of its own
+/// in the same directory (so no other writer, thread or process, shares it),
+/// then renamed over `path`. A reader sees either no entry or a whole one.
 fn store(path: &Path, component: &Component) -> std::io::Result<()> {
-    let dir = path.parent().expect("cache entries live in a directory");
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("a cache entry has no directory"))?;
     std::fs::create_dir_all(dir)?;
     let bytes = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
-    let tmp =
-        dir.join(format!(".{}.{}.tmp", std::process::id(), path.file_name().unwrap_or_default().to_string_lossy()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    // Dropped unpersisted (on any error), the temporary file is removed.
+    let mut tmp = tempfile::Builder::new().prefix(".").suffix(".tmp").tempfile_in(dir)?;
+    tmp.write_all(&bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The default cache directory: `$WEFT_CACHE_DIR`, else the user's cache
@@ -98,4 +103,59 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     dirs::cache_dir().map(|d| d.join("weft").join("compiled"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A small component whose compiled size grows with `funcs`.
+    fn component_with(engine: &Engine, funcs: usize) -> Component {
+        let body = "(func (result i32) i32.const 7)".repeat(funcs);
+        Component::new(engine, wat::parse_str(format!("(component (core module {body}))")).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn writers_racing_on_one_entry_never_expose_a_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let path = dir.path().join("entry.cwasm");
+        // Entries of different sizes, so that two writers sharing a file would
+        // leave a mixture or a truncated file behind.
+        let components: Vec<Component> = (1..=3).map(|i| component_with(&engine, i * 500)).collect();
+        let writing = AtomicBool::new(true);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = components
+                .iter()
+                .map(|c| {
+                    let path = &path;
+                    s.spawn(move || {
+                        for _ in 0..15 {
+                            store(path, c).expect("every writer stores its entry");
+                        }
+                    })
+                })
+                .collect();
+            let reader = s.spawn(|| {
+                let mut loads = 0;
+                // Reads while the writers write, and at least once.
+                while writing.load(Ordering::Relaxed) || (loads == 0 && path.exists()) {
+                    if path.exists() {
+                        // SAFETY: the file was written by `store` for this engine.
+                        let loaded = unsafe { Component::deserialize_file(&engine, &path) };
+                        loaded.expect("a reader only ever sees a whole entry");
+                        loads += 1;
+                    }
+                }
+            });
+            let written: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
+            writing.store(false, Ordering::Relaxed);
+            let read = reader.join();
+            assert!(written.iter().all(Result::is_ok), "a writer failed");
+            read.expect("the reader never failed");
+        });
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("entry.cwasm")], "no temporary file is left behind");
+    }
 }

@@ -43,7 +43,7 @@ pub(crate) fn classify(err: &wasmtime::Error, end: &EndState<'_>) -> Failure {
         );
     }
     if let Some(trap) = trap {
-        let mut message = format!("wasm trap: {trap}");
+        let mut message = trap.to_string();
         if let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
             let frames: Vec<String> = bt
                 .frames()

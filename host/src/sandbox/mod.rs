@@ -280,18 +280,8 @@ impl Sandbox {
         check_header(origin, &bytes)?;
         let digest = cache::digest(&bytes);
         let profile = EngineProfile::for_limits(&Limits::default());
-        let pre = {
-            let sandbox = self.clone();
-            let origin = origin.to_string();
-            let bytes: Arc<[u8]> = bytes.into();
-            let digest2 = digest.clone();
-            let bytes2 = bytes.clone();
-            let pre = tokio::task::spawn_blocking(move || sandbox.prepare(&origin, &digest2, &bytes2, profile))
-                .await
-                .expect("component preparation does not panic")?;
-            (pre, bytes)
-        };
-        let (pre, bytes) = pre;
+        let bytes: Arc<[u8]> = bytes.into();
+        let pre = self.prepare_off_thread(origin, &digest, &bytes, profile).await?;
         let limits = Limits { timeout: Duration::from_secs(10), ..Limits::default() };
         let info = self.describe(origin, &pre, &limits).await?;
         let input = Contract::new(info.input_schema.clone()).map_err(|error| LoadError::Schema {
@@ -318,6 +308,22 @@ impl Sandbox {
                 pres: Mutex::new(pres),
             }),
         })
+    }
+
+    /// [`Sandbox::prepare`] on the blocking pool: compiling a large component
+    /// takes seconds, which must not stall the async workers. A panic in the
+    /// compiler (on hostile bytes) becomes a load error, not a host panic.
+    async fn prepare_off_thread(
+        &self,
+        origin: &str,
+        digest: &str,
+        bytes: &Arc<[u8]>,
+        profile: EngineProfile,
+    ) -> Result<SkillWorldPre<state::RunState>, LoadError> {
+        let sandbox = self.clone();
+        let (origin2, digest, bytes) = (origin.to_string(), digest.to_string(), bytes.clone());
+        let joined = tokio::task::spawn_blocking(move || sandbox.prepare(&origin2, &digest, &bytes, profile)).await;
+        joined.unwrap_or_else(|e| Err(LoadError::Invalid { path: origin.to_string(), reason: join_failure(e) }))
     }
 
     /// Compiles (or maps from the cache) and links a component for one engine profile.
@@ -460,6 +466,21 @@ struct Leftovers {
     fuel_consumed: Option<u64>,
 }
 
+/// Why a compile on the blocking pool did not return: the compiler panicked
+/// (with its message, when it gave one) or the runtime is shutting down.
+fn join_failure(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "compiling it was cancelled (the runtime is shutting down)".to_string();
+    }
+    let payload = e.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    format!("the compiler panicked on it: {message}")
+}
+
 fn first_line(e: &wasmtime::Error) -> String {
     format!("{e:#}").lines().next().unwrap_or_default().to_string()
 }
@@ -513,11 +534,12 @@ impl Skill {
         &self.inner.output
     }
 
-    fn pre_for(&self, profile: EngineProfile) -> Result<SkillWorldPre<state::RunState>, LoadError> {
+    async fn pre_for(&self, profile: EngineProfile) -> Result<SkillWorldPre<state::RunState>, LoadError> {
         if let Some(pre) = self.inner.pres.lock().unwrap_or_else(|p| p.into_inner()).get(&profile) {
             return Ok(pre.clone());
         }
-        let pre = self.inner.sandbox.prepare(&self.inner.origin, &self.inner.digest, &self.inner.bytes, profile)?;
+        let inner = &self.inner;
+        let pre = inner.sandbox.prepare_off_thread(&inner.origin, &inner.digest, &inner.bytes, profile).await?;
         self.inner.pres.lock().unwrap_or_else(|p| p.into_inner()).insert(profile, pre.clone());
         Ok(pre)
     }
@@ -556,7 +578,7 @@ impl Skill {
                 started,
             );
         }
-        let pre = match self.pre_for(EngineProfile::for_limits(limits)) {
+        let pre = match self.pre_for(EngineProfile::for_limits(limits)).await {
             Ok(p) => p,
             Err(e) => return RunReport::failed(Failure::new(OutcomeKind::Load, e.to_string()), started),
         };
@@ -603,4 +625,18 @@ fn guest_error(e: host::SkillError) -> Failure {
         ErrorKind::InvalidInput => OutcomeKind::InvalidInput,
     };
     Failure::new(kind, e.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_compiler_panic_becomes_a_reason_not_a_host_panic() {
+        let panicked: Result<(), _> =
+            tokio::task::spawn_blocking(|| panic!("wasmtime gave up on {}", "these bytes")).await;
+        assert_eq!(join_failure(panicked.unwrap_err()), "the compiler panicked on it: wasmtime gave up on these bytes");
+        let panicked: Result<(), _> = tokio::task::spawn_blocking(|| panic!("a static message")).await;
+        assert_eq!(join_failure(panicked.unwrap_err()), "the compiler panicked on it: a static message");
+    }
 }

@@ -2,6 +2,8 @@
 // input: {"name": "weft"}
 // expect: ok
 // output: {"greeting": "hello, weft"}
+// stdout: ""
+// logs: [["info", "greeting weft"], ["warn", "this is a warning"], ["info", "console.log goes to the host log at info: {name: \"weft\"}"], ["error", "console.error at error"]]
 function run(input) {
   weft.info(`greeting ${input.name}`);
   weft.log("warn", "this is a warning");

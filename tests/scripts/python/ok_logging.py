@@ -2,6 +2,8 @@
 # input: {"name": "weft"}
 # expect: ok
 # output: {"greeting": "hello, weft"}
+# stdout: "to stdout\n"
+# logs: [["info", "greeting weft"], ["warn", "this is a warning"], ["debug", "the imported module is the same helper"]]
 import weft as weft_module
 
 

@@ -2,6 +2,10 @@
 # input: {"items": []}
 # expect: permanent
 # message: ZeroDivisionError: division by zero
+# message: Traceback (most recent call last):
+# message: File "raises.py", line 14, in run
+# message: File "raises.py", line 10, in average
+# message: return sum(items) / len(items)
 def average(items):
     return sum(items) / len(items)
 

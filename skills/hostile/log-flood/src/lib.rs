@@ -1,4 +1,4 @@
-//! Hostile: calls the host's `log` 100 000 times with ~100-byte lines, then
+//! Hostile: calls the host's `log` 100 000 times with 101-byte lines, then
 //! returns `{"logged": 100000}`.
 
 use schemars::JsonSchema;
@@ -17,7 +17,7 @@ struct Logged {
 #[weft_guest::skill(name = "log-flood")]
 fn run(_input: Value) -> Result<Logged, SkillError> {
     for i in 0..LINES {
-        // 100 bytes: "log-flood line 000042 " (22) + 78 bytes of padding.
+        // 101 bytes: "log-flood line 000042 " (22) + 79 bytes of padding.
         weft_guest::info!(
             "log-flood line {i:06} {}",
             "the quick brown fox jumps over the lazy dog, again and again and again, forever"
