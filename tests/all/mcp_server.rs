@@ -438,23 +438,31 @@ fn http_server(args: &[&str]) -> (KillOnDrop, String) {
 }
 
 #[test]
-fn serves_streamable_http_on_a_loopback_port() {
+fn serves_streamable_http_on_a_loopback_port_in_the_session_and_the_stateless_protocol() {
     let skills = skills_dir(&["word-count"]);
     let (_server, url) = http_server(&["--http", "127.0.0.1:0", "--skills", skills.path().to_str().unwrap()]);
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"), "{url}");
-    let out = client(&json!({
-        "url": url,
-        "ops": [
-            {"op": "list_tools"},
-            call("run_script", json!({"language": "python", "source": "def run(input):\n    return input * 2\n",
-                                      "input": 21})),
-            call("word-count", json!({"text": "over http"})),
-        ],
-    }));
-    let names: Vec<&str> = out["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["run_script", "run_workflow", "list_skills", "word-count"]);
-    assert_eq!(ok(&calls(&out)[0])["output"], 42);
-    assert_eq!(ok(&calls(&out)[1])["output"]["words"], 2);
+    // `legacy`: the initialize handshake and a session; `2026-07-28`: no
+    // handshake, every request on its own.
+    for (mode, version) in [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")] {
+        let out = client(&json!({
+            "url": url,
+            "mode": mode,
+            "ops": [
+                {"op": "list_tools"},
+                call("run_script", json!({"language": "python", "source": "def run(input):\n    return input * 2\n",
+                                          "input": 21})),
+                call("word-count", json!({"text": "over http"})),
+                call("no-such-tool", json!({})),
+            ],
+        }));
+        assert_eq!(out["protocol_version"], version, "{mode}");
+        let names: Vec<&str> = out["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["run_script", "run_workflow", "list_skills", "word-count"], "{mode}");
+        assert_eq!(ok(&calls(&out)[0])["output"], 42, "{mode}");
+        assert_eq!(ok(&calls(&out)[1])["output"]["words"], 2, "{mode}");
+        assert_eq!(calls(&out)[2]["mcp_error"]["code"], -32602, "{mode}: {}", calls(&out)[2]);
+    }
 }
 
 #[test]

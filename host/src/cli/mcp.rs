@@ -1,18 +1,30 @@
-//! `weft mcp`: serves weft to AI agents over MCP, on stdio or streamable HTTP.
+//! `weft mcp`: serves weft to AI agents over MCP, on stdio or streamable
+//! HTTP; `weft mcp tools` lists the tools of the servers a workflow declares.
 
-use crate::domain::{Size, Span};
+use super::Exit;
+use super::args::InputArgs;
+use super::workflow::load_workflow;
+use crate::domain::{OutcomeKind, Size, Span};
+use crate::engine::plan::{ScopePlan, StepKind, did_you_mean, unknown_server};
+use crate::mcp::client::{McpPool, ToolInfo};
 use crate::mcp::server::{Ceilings, HttpServer, McpServerConfig, WeftMcp, serve_stdio};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use anyhow::Context;
+use indexmap::IndexMap;
+use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The address `--http` serves on when given none.
 const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8700";
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct McpArgs {
+    #[command(subcommand)]
+    command: Option<McpCommand>,
     /// Serve streamable HTTP at http://ADDR/mcp instead of stdio [ADDR default: 127.0.0.1:8700].
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_HTTP_ADDR)]
     http: Option<String>,
@@ -41,6 +53,136 @@ pub(crate) struct McpArgs {
     /// The longest a whole workflow run may take (its `[run] deadline` is lowered to this).
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     max_deadline: Span,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum McpCommand {
+    /// List the tools of the MCP servers a workflow spec declares, and check that each tool step
+    /// names a tool its server offers (the servers are started as a run would start them).
+    Tools(ToolsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ToolsArgs {
+    /// The workflow spec (`.toml`, or `.json`).
+    spec: PathBuf,
+    /// Only this server (repeatable) [default: every server the spec declares].
+    #[arg(long = "server", value_name = "NAME")]
+    servers: Vec<String>,
+    /// The run input `${{ input.X }}` in the servers' `args` refers to.
+    #[command(flatten)]
+    input: InputArgs,
+    /// Print JSON: the tools of each server, and the problems found.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How long listing one server's tools may take, once it is started.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every tool step under `scope`: (path, server, tool).
+fn tool_steps(prefix: &str, scope: &ScopePlan, out: &mut Vec<(String, String, String)>) {
+    for (name, step) in &scope.steps {
+        let path = format!("{prefix}{name}");
+        match &step.kind {
+            StepKind::Tool(t) => out.push((path, t.server.clone(), t.tool.clone())),
+            StepKind::Group(g) => tool_steps(&format!("{path}."), &g.scope, out),
+            StepKind::Skill(_) | StepKind::Script(_) => {}
+        }
+    }
+}
+
+async fn tools(args: ToolsArgs) -> anyhow::Result<u8> {
+    let input: serde_json::Value = serde_json::from_str(&args.input.read()?)?;
+    let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let wf = load_workflow(&sandbox, &args.spec, args.json).await?;
+    if wf.spec.servers.is_empty() {
+        return Err(
+            Exit { code: Exit::USAGE, message: format!("{} declares no [servers]", args.spec.display()) }.into()
+        );
+    }
+    for s in &args.servers {
+        if let Some(p) = unknown_server(&wf.spec, s) {
+            return Err(Exit { code: Exit::USAGE, message: format!("--server {s}: {p}") }.into());
+        }
+    }
+    let names: Vec<String> =
+        wf.spec.servers.keys().filter(|n| args.servers.is_empty() || args.servers.contains(n)).cloned().collect();
+    let no_input = input.is_null();
+    let pool = McpPool::new(wf.servers.clone(), input);
+    let mut listed: IndexMap<String, Result<Vec<ToolInfo>, String>> = IndexMap::new();
+    for name in &names {
+        let r = pool.list_tools(name, LIST_TIMEOUT).await.map_err(|f| {
+            let hint = if f.kind == OutcomeKind::Permanent && no_input {
+                " (its `args` use the run input: pass it with --input)"
+            } else {
+                ""
+            };
+            format!("{}: {}{hint}", f.kind, f.message)
+        });
+        listed.insert(name.clone(), r);
+    }
+    pool.shutdown().await;
+
+    let mut problems = Vec::new();
+    for (name, r) in &listed {
+        if let Err(e) = r {
+            problems.push(format!("MCP server `{name}` cannot be listed: {e}"));
+        }
+    }
+    let mut steps = Vec::new();
+    tool_steps("", &wf.root, &mut steps);
+    for (path, server, tool) in &steps {
+        if let Some(Ok(offered)) = listed.get(server) {
+            let offered: Vec<String> = offered.iter().map(|t| t.name.clone()).collect();
+            if !offered.contains(tool) {
+                let hint = did_you_mean(tool, offered.iter()).map(|h| format!("; {h}")).unwrap_or_default();
+                problems.push(format!(
+                    "step `{path}` calls tool `{tool}`, which MCP server `{server}` does not offer{hint}"
+                ));
+            }
+        }
+    }
+
+    if args.json {
+        let servers: serde_json::Map<String, serde_json::Value> = listed
+            .iter()
+            .map(|(n, r)| {
+                let v = match r {
+                    Ok(t) => json!({"tools": t}),
+                    Err(e) => json!({"error": e}),
+                };
+                (n.clone(), v)
+            })
+            .collect();
+        println!("{}", json!({"ok": problems.is_empty(), "servers": servers, "problems": problems}));
+    } else {
+        for (name, r) in &listed {
+            let Ok(tools) = r else { continue };
+            println!("{name}: {} tool(s)", tools.len());
+            let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(0);
+            for t in tools {
+                println!("  {:width$}  {}", t.name, summary(t.description.as_deref().unwrap_or_default()));
+            }
+        }
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        if problems.is_empty() && !steps.is_empty() {
+            eprintln!("ok: every tool step names a tool its server offers");
+        }
+    }
+    Ok(if problems.is_empty() { 0 } else { Exit::FAILED })
+}
+
+/// The first sentence of a tool's description, at most 80 characters.
+fn summary(description: &str) -> String {
+    let line = description.lines().next().unwrap_or_default().trim();
+    let sentence = line.split_once(". ").map_or(line, |(s, _)| s).trim_end_matches('.');
+    match sentence.char_indices().nth(79) {
+        Some((i, _)) => format!("{}…", &sentence[..i]),
+        None => sentence.to_string(),
+    }
 }
 
 /// The address `--http` names: `IP:PORT`, or `HOST:PORT` resolved.
@@ -78,6 +220,13 @@ async fn shutdown_signal() {
 }
 
 pub(crate) async fn run(args: McpArgs) -> anyhow::Result<u8> {
+    match args.command {
+        Some(McpCommand::Tools(t)) => tools(t).await,
+        None => serve(args).await,
+    }
+}
+
+async fn serve(args: McpArgs) -> anyhow::Result<u8> {
     let ceilings = Ceilings {
         timeout: args.max_timeout.get(),
         max_memory: args.max_memory.bytes(),

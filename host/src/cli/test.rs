@@ -28,7 +28,7 @@ pub(crate) async fn run(args: TestArgs) -> anyhow::Result<u8> {
         wf.spec.scenarios.iter().filter(|(n, _)| args.only.is_empty() || args.only.contains(n)).collect();
     if scenarios.is_empty() {
         let why = if wf.spec.scenarios.is_empty() {
-            format!("{} declares no [scenarios]; see docs/testing.md", args.spec.display())
+            format!("{} declares no [scenarios]; see docs/workflows.md#testing-plan", args.spec.display())
         } else {
             format!("no scenario is named {}", args.only.join(", "))
         };

@@ -6,7 +6,7 @@ use crate::domain::OutcomeKind;
 use crate::domain::events::Report;
 use crate::engine::SpecErrors;
 use crate::engine::load::{Severity, SpecSource};
-use crate::engine::plan::{StepKind, StepPlan, Workflow};
+use crate::engine::plan::{StepKind, StepPlan, Workflow, unknown_fault_step, unknown_server};
 use crate::engine::run::Fault;
 use crate::sandbox::{Sandbox, SandboxConfig};
 use anyhow::{Context, bail};
@@ -25,14 +25,16 @@ pub(crate) struct RunArgs {
     json: bool,
     /// Rehearse a failure: the first N attempts of STEP fail with KIND
     /// (`STEP=KIND` or `STEP=KIND:N`, N defaults to 1; `timeout` hangs until
-    /// the step's timeout). Repeatable.
+    /// the step's timeout). STEP is a step's name or path
+    /// (`modules[1].fetch_docs`); one the spec does not have is refused. Repeatable.
     #[arg(long = "fault", value_name = "STEP=KIND[:N]")]
     faults: Vec<String>,
     /// Submit the run to the shared journal (`--db postgres://...`), print its
     /// id and return at once: `weft worker`s run it.
     #[arg(long)]
     detach: bool,
-    /// Rehearse an MCP server being down: every call to it fails as `transient`. Repeatable.
+    /// Rehearse an MCP server being down: every call to it fails as `transient`. SERVER must be
+    /// declared in the spec. Repeatable.
     #[arg(long = "server-down", value_name = "SERVER")]
     down: Vec<String>,
 }
@@ -100,7 +102,29 @@ pub(crate) async fn run(args: RunArgs, db: &super::runs::DbArgs) -> anyhow::Resu
     let db = db.open().await?;
     let sandbox = sandbox()?;
     let wf = Arc::new(load_workflow(&sandbox, &args.spec, args.json).await?);
+    rehearsal_targets_exist(&wf, &args.faults, &args.down)?;
     super::runs::run_journaled(db, wf, input, faults, args.down, args.detach, args.json).await
+}
+
+/// A `--fault` or `--server-down` that names nothing in the spec would
+/// silently rehearse nothing: refused like a scenario's fault (exit 2).
+fn rehearsal_targets_exist(wf: &Workflow, faults: &[String], down: &[String]) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for text in faults {
+        let step = text.split_once('=').map_or(text.as_str(), |(s, _)| s);
+        if let Some(p) = unknown_fault_step(&wf.spec, step) {
+            problems.push(format!("--fault {text}: {p}"));
+        }
+    }
+    for server in down {
+        if let Some(p) = unknown_server(&wf.spec, server) {
+            problems.push(format!("--server-down {server}: {p}"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Exit { code: Exit::USAGE, message: problems.join("\nerror: ") }.into())
 }
 
 /// Prints a run report: one JSON object, or a table and the output.

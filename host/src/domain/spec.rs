@@ -68,8 +68,9 @@ pub struct ScenarioSpec {
     /// Example: `description = "A module without docs degrades gracefully"`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The run's input. In strings, `{spec_dir}` stands for the spec file's directory.
-    /// Example: `input = { repo = "{spec_dir}/sample/repo" }`
+    /// The run's input. In strings, `{spec_dir}` stands for the spec file's directory and
+    /// `{scenario_dir}` for an empty directory of the scenario's own, removed after it.
+    /// Example: `input = { repo = "{spec_dir}/sample/repo", out = "{scenario_dir}" }`
     pub input: Value,
     /// Failures to inject.
     /// Example: `faults = [{ step = "show", kind = "transient", times = 2 }, { server = "files", down = true }]`

@@ -1254,6 +1254,46 @@ impl Workflow {
     }
 }
 
+/// Why a fault aimed at `step` (a step name, or a path such as
+/// `modules[1].fetch_docs`) would never fire in `spec`, with a suggestion;
+/// `None` when some step matches. For `weft run --fault`, which is checked
+/// like a scenario's faults.
+pub fn unknown_fault_step(spec: &WorkflowSpec, step: &str) -> Option<String> {
+    fn names(steps: &IndexMap<String, StepSpec>, out: &mut Vec<String>) {
+        for (n, s) in steps {
+            out.push(n.clone());
+            if let Some(inner) = &s.steps {
+                names(inner, out);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    names(&spec.steps, &mut all);
+    // A path (`modules[1].document#2.generate`) names its last step.
+    let last = step.rsplit('.').next().unwrap_or(step).split(['[', '#']).next().unwrap_or(step);
+    if all.iter().any(|n| n == last) {
+        return None;
+    }
+    let hint = suggest(last, all.iter()).map(|h| format!("; {h}")).unwrap_or_default();
+    Some(format!("the spec has no step `{step}`{hint}"))
+}
+
+/// Why `server` names no MCP server of `spec`, with a suggestion; `None`
+/// when it is declared. For `weft run --server-down`.
+pub fn unknown_server(spec: &WorkflowSpec, server: &str) -> Option<String> {
+    if spec.servers.contains_key(server) {
+        return None;
+    }
+    let hint = suggest(server, spec.servers.keys()).map(|h| format!("; {h}")).unwrap_or_default();
+    let declared = if spec.servers.is_empty() { " (it declares none)".to_string() } else { String::new() };
+    Some(format!("the spec has no MCP server `{server}`{declared}{hint}"))
+}
+
+/// "did you mean `X`?" for the name among `among` closest to `name`, if any is close.
+pub fn did_you_mean<'a>(name: &str, among: impl Iterator<Item = &'a String>) -> Option<String> {
+    suggest(name, among)
+}
+
 #[cfg(test)]
 mod tests {
     use super::workflow_digest;

@@ -27,25 +27,54 @@ pub struct ScenarioResult {
     pub report: Report,
 }
 
-/// The scenario's input, with `{spec_dir}` replaced in every string.
-pub fn scenario_input(v: &Value, spec_dir: &str) -> Value {
+/// The placeholders a scenario's input may use, and what they stand for.
+pub struct Placeholders<'a> {
+    /// `{spec_dir}`: the spec file's directory.
+    pub spec_dir: &'a str,
+    /// `{scenario_dir}`: an empty directory of the scenario's own, removed after it.
+    pub scenario_dir: &'a str,
+}
+
+/// The scenario's input, with `{spec_dir}` and `{scenario_dir}` replaced in every string.
+pub fn scenario_input(v: &Value, p: &Placeholders<'_>) -> Value {
     match v {
-        Value::String(s) => Value::String(s.replace("{spec_dir}", spec_dir)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| scenario_input(x, spec_dir)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), scenario_input(x, spec_dir))).collect()),
+        Value::String(s) => {
+            Value::String(s.replace("{spec_dir}", p.spec_dir).replace("{scenario_dir}", p.scenario_dir))
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| scenario_input(x, p)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), scenario_input(x, p))).collect()),
         other => other.clone(),
     }
 }
 
-/// Runs one scenario in isolation: a fresh run, its own MCP servers, no journal.
+/// Runs one scenario in isolation: a fresh run, its own MCP servers, its
+/// own empty directory (`{scenario_dir}`), no journal.
 pub async fn run_scenario(
     wf: Arc<Workflow>,
     name: &str,
     scenario: &ScenarioSpec,
     clock: Arc<dyn Clock>,
 ) -> ScenarioResult {
+    let started = Instant::now();
     let dir = std::fs::canonicalize(&wf.source.dir).unwrap_or_else(|_| wf.source.dir.clone());
-    let input = scenario_input(&scenario.input, &dir.display().to_string());
+    // Kept until the scenario is judged, then removed with everything in it.
+    let own = match tempfile::Builder::new().prefix(&format!("weft-scenario-{name}-")).tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            return ScenarioResult {
+                name: name.to_string(),
+                passed: false,
+                problems: vec![format!("cannot make the scenario's directory: {e}")],
+                duration_ms: Duration::as_millis(&started.elapsed()) as u64,
+                report: Report::from_log("", &[]),
+            };
+        }
+    };
+    let own_dir = std::fs::canonicalize(own.path()).unwrap_or_else(|_| own.path().to_path_buf());
+    let input = scenario_input(
+        &scenario.input,
+        &Placeholders { spec_dir: &dir.display().to_string(), scenario_dir: &own_dir.display().to_string() },
+    );
     let sink = Arc::new(MemorySink::default());
     let mut req = RunRequest::new(input, sink.clone());
     for f in &scenario.faults {
@@ -62,10 +91,10 @@ pub async fn run_scenario(
             req.down_servers.push(server.clone());
         }
     }
-    let started = Instant::now();
     let outcome = Executor::new(clock).run(wf, req).await;
     let report = Report::from_log(&outcome.run_id, &sink.records());
     let problems = judge(&scenario.expect, &report);
+    drop(own);
     ScenarioResult {
         name: name.to_string(),
         passed: problems.is_empty(),
@@ -270,8 +299,11 @@ mod tests {
     }
 
     #[test]
-    fn spec_dir_is_substituted_in_every_string() {
-        let v = scenario_input(&json!({"repo": "{spec_dir}/sample", "n": [1, "{spec_dir}"]}), "/s");
-        assert_eq!(v, json!({"repo": "/s/sample", "n": [1, "/s"]}));
+    fn placeholders_are_substituted_in_every_string() {
+        let v = scenario_input(
+            &json!({"repo": "{spec_dir}/sample", "n": [1, "{spec_dir}"], "out": {"dir": "{scenario_dir}/docs"}}),
+            &Placeholders { spec_dir: "/s", scenario_dir: "/tmp/x" },
+        );
+        assert_eq!(v, json!({"repo": "/s/sample", "n": [1, "/s"], "out": {"dir": "/tmp/x/docs"}}));
     }
 }

@@ -1,6 +1,7 @@
 //! MCP servers as data sources: started (or connected to) on first use,
-//! restarted when a retry finds them dead, shut down with the run. Every
-//! failure maps onto the outcome kinds, so the usual recovery applies.
+//! started again by the next call after their connection is lost, shut down
+//! with the run. Every failure maps onto the outcome kinds, so the usual
+//! recovery applies.
 
 use crate::domain::spec::ServerSpec;
 use crate::domain::{Failure, OutcomeKind, Span};
@@ -42,6 +43,18 @@ impl Conn {
         let b = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&b).trim().to_string()
     }
+}
+
+/// A tool an MCP server offers (from its `tools/list`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ToolInfo {
+    /// The name a call uses.
+    pub name: String,
+    /// What it does, as the server describes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON Schema of its arguments.
+    pub input_schema: Value,
 }
 
 /// One server's connection, started on demand; the lock serialises (re)starts.
@@ -220,6 +233,35 @@ impl McpPool {
             Ok(Ok(r)) => r,
         };
         tool_output(server, tool, result, tool_error)
+    }
+
+    /// The tools `server` offers, every page of its `tools/list`, within
+    /// `timeout` (after starting it if needed). Failures are `transient`,
+    /// or `timeout` when it does not answer in time.
+    pub async fn list_tools(&self, server: &str, timeout: Duration) -> Result<Vec<ToolInfo>, Failure> {
+        let conn = self.conn(server).await?;
+        let tools = match tokio::time::timeout(timeout, conn.peer.list_all_tools()).await {
+            Err(_) => {
+                return Err(Failure::new(
+                    OutcomeKind::Timeout,
+                    format!("MCP server `{server}` did not list its tools within {}", Span(timeout)),
+                ));
+            }
+            Ok(Err(e)) => {
+                let tail = conn.stderr_tail();
+                let tail = if tail.is_empty() { String::new() } else { format!("; its stderr: {tail}") };
+                return Err(transient(format!("MCP server `{server}` did not list its tools: {e}{tail}")));
+            }
+            Ok(Ok(tools)) => tools,
+        };
+        Ok(tools
+            .into_iter()
+            .map(|t| ToolInfo {
+                name: t.name.to_string(),
+                description: t.description.map(|d| d.to_string()),
+                input_schema: Value::Object((*t.input_schema).clone()),
+            })
+            .collect())
     }
 
     /// Shuts every server down.
