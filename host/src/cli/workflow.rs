@@ -112,8 +112,9 @@ fn rehearsal_targets_exist(wf: &Workflow, faults: &[String], down: &[String]) ->
     let mut problems = Vec::new();
     for text in faults {
         let step = text.split_once('=').map_or(text.as_str(), |(s, _)| s);
-        if let Some(p) = unknown_fault_step(&wf.spec, step) {
-            problems.push(format!("--fault {text}: {p}"));
+        if let Some((p, hint)) = unknown_fault_step(&wf.spec, step) {
+            let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
+            problems.push(format!("--fault {text}: {p}{hint}"));
         }
     }
     for server in down {

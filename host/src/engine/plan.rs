@@ -1172,26 +1172,13 @@ impl Workflow {
                 }
             }
         }
-        fn all_names(steps: &IndexMap<String, StepSpec>, out: &mut Vec<String>) {
-            for (n, s) in steps {
-                out.push(n.clone());
-                if let Some(inner) = &s.steps {
-                    all_names(inner, out);
-                }
-            }
-        }
-        let mut names = Vec::new();
-        all_names(&spec.steps, &mut names);
         for (sname, scenario) in &spec.scenarios {
             let at = key(&["scenarios", sname.as_str()]);
             for f in &scenario.faults {
                 match (&f.step, &f.server) {
                     (Some(step), None) => {
-                        // A path such as `modules[1].fetch_docs` names its last step.
-                        let last = step.rsplit('.').next().unwrap_or(step).split(['[', '#']).next().unwrap_or(step);
-                        let first = step.split(['.', '[', '#']).next().unwrap_or(step);
-                        if !names.iter().any(|n| n == last || n == first) {
-                            c.error(&with(&at, &["faults"]), format!("a fault names unknown step `{step}`"), suggest(last, names.iter()));
+                        if let Some((problem, hint)) = unknown_fault_step(&spec, step) {
+                            c.error(&with(&at, &["faults"]), format!("the fault on `{step}` never fires: {problem}"), hint);
                         }
                         if f.down.is_some() {
                             c.error(&with(&at, &["faults"]), "`down` applies to a `server` fault", None);
@@ -1254,11 +1241,13 @@ impl Workflow {
     }
 }
 
-/// Why a fault aimed at `step` (a step name, or a path such as
-/// `modules[1].fetch_docs`) would never fire in `spec`, with a suggestion;
-/// `None` when some step matches. For `weft run --fault`, which is checked
-/// like a scenario's faults.
-pub fn unknown_fault_step(spec: &WorkflowSpec, step: &str) -> Option<String> {
+/// Why a fault aimed at `step` would never fire in `spec`, with a suggestion;
+/// `None` when it can. A fault names a step anywhere in the spec by its bare
+/// name (`fetch_docs`), or one instance by its path
+/// (`modules[1].document#2.generate`), each segment a step of the scope the
+/// one before it opens. Scenarios' faults and `weft run --fault` are checked
+/// alike.
+pub fn unknown_fault_step(spec: &WorkflowSpec, step: &str) -> Option<(String, Option<String>)> {
     fn names(steps: &IndexMap<String, StepSpec>, out: &mut Vec<String>) {
         for (n, s) in steps {
             out.push(n.clone());
@@ -1267,15 +1256,32 @@ pub fn unknown_fault_step(spec: &WorkflowSpec, step: &str) -> Option<String> {
             }
         }
     }
-    let mut all = Vec::new();
-    names(&spec.steps, &mut all);
-    // A path (`modules[1].document#2.generate`) names its last step.
-    let last = step.rsplit('.').next().unwrap_or(step).split(['[', '#']).next().unwrap_or(step);
-    if all.iter().any(|n| n == last) {
-        return None;
+    if !step.contains(['.', '[', '#']) {
+        let mut all = Vec::new();
+        names(&spec.steps, &mut all);
+        if all.iter().any(|n| n == step) {
+            return None;
+        }
+        return Some((format!("the spec has no step `{step}`"), suggest(step, all.iter())));
     }
-    let hint = suggest(last, all.iter()).map(|h| format!("; {h}")).unwrap_or_default();
-    Some(format!("the spec has no step `{step}`{hint}"))
+    let mut scope = Some(&spec.steps);
+    let mut walked = String::new();
+    for segment in step.split('.') {
+        let name = segment.split(['[', '#']).next().unwrap_or(segment);
+        let Some(steps) = scope else {
+            return Some((format!("`{walked}` has no steps inside it, so `{step}` names nothing"), None));
+        };
+        let Some(found) = steps.get(name) else {
+            let within = if walked.is_empty() { String::new() } else { format!(" inside `{walked}`") };
+            return Some((format!("there is no step `{name}`{within}"), suggest(name, steps.keys())));
+        };
+        scope = found.steps.as_ref();
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(segment);
+    }
+    None
 }
 
 /// Why `server` names no MCP server of `spec`, with a suggestion; `None`
@@ -1296,7 +1302,39 @@ pub fn did_you_mean<'a>(name: &str, among: impl Iterator<Item = &'a String>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::workflow_digest;
+    use super::{unknown_fault_step, workflow_digest};
+
+    #[test]
+    fn a_fault_names_a_step_anywhere_or_one_instance_by_its_path() {
+        let spec: crate::domain::spec::WorkflowSpec = toml::from_str(
+            r#"
+            name = "faults"
+            [steps.show]
+            skill = "a.wasm"
+            [steps.modules]
+            for_each = "input.items"
+            [steps.modules.steps.fetch]
+            skill = "a.wasm"
+            [steps.modules.steps.document]
+            repeat = { until = "true", max_iterations = 2 }
+            [steps.modules.steps.document.steps.generate]
+            skill = "a.wasm"
+            "#,
+        )
+        .unwrap();
+        for fires in ["show", "fetch", "generate", "modules[0].fetch", "modules[1].document#2.generate", "modules"] {
+            assert_eq!(unknown_fault_step(&spec, fires), None, "{fires}");
+        }
+        let problem = |step| unknown_fault_step(&spec, step).unwrap();
+        assert_eq!(problem("fecth"), ("the spec has no step `fecth`".into(), Some("did you mean `fetch`?".into())));
+        let (why, hint) = problem("modules[0].fecth");
+        assert_eq!(why, "there is no step `fecth` inside `modules[0]`");
+        assert_eq!(hint.as_deref(), Some("did you mean `fetch`?"));
+        // The right name in the wrong scope names nothing.
+        assert_eq!(problem("modules[0].generate").0, "there is no step `generate` inside `modules[0]`");
+        assert_eq!(problem("show.fetch").0, "`show` has no steps inside it, so `show.fetch` names nothing");
+        assert_eq!(problem("modulse[0].fetch").0, "there is no step `modulse`");
+    }
 
     fn d(s: &str) -> String {
         s.to_string()
