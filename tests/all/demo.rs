@@ -154,7 +154,7 @@ fn a_fault_or_a_down_server_that_names_nothing_in_the_spec_is_refused_with_a_sug
         (
             "--fault",
             "modules[0].fetch_dcs=transient",
-            "the spec has no step `modules[0].fetch_dcs`; did you mean `fetch_docs`?",
+            "there is no step `fetch_dcs` inside `modules[0]`; did you mean `fetch_docs`?",
         ),
         ("--server-down", "gti", "--server-down gti: the spec has no MCP server `gti`; did you mean `git`?"),
     ] {
