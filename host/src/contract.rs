@@ -3,6 +3,12 @@
 //! A [`Contract`] is a compiled JSON Schema. Checking a value names the JSON
 //! pointer of every offending value, so a mismatch is never a silent pass and
 //! never a guess.
+//!
+//! A skill declares its own schemas, so before they are compiled,
+//! [`cost::evaluation_bound`] makes sure checking a value against them cannot
+//! take exponential time.
+
+pub mod cost;
 
 use serde_json::Value;
 use std::fmt;

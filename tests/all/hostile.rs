@@ -208,3 +208,36 @@ async fn a_schema_nested_too_deep_to_parse_is_a_load_error() {
     assert!(e.to_string().contains("recursion limit exceeded"), "{e}");
     host_is_unharmed().await;
 }
+
+#[tokio::test]
+async fn a_schema_whose_checking_is_exponential_is_a_load_error() {
+    // The input schema compiles in milliseconds, but checking any value
+    // against it would take 2^40 steps on a host thread: its cost is bounded
+    // before it is compiled, and the skill is refused.
+    let started = std::time::Instant::now();
+    let e = crate::support::sandbox()
+        .load_file(&crate::support::fixture("exponential-schema"))
+        .await
+        .err()
+        .expect("a schema costing 2^40 evaluations is refused");
+    let took = started.elapsed();
+    let refused_as_too_costly = matches!(
+        &e,
+        weft::sandbox::LoadError::SchemaCost {
+            which: "input",
+            error: weft::contract::cost::CostError::TooCostly { .. },
+            ..
+        }
+    );
+    assert!(refused_as_too_costly, "{e}");
+    assert!(
+        e.to_string().contains(
+            "exponential-schema.wasm`: its input schema could cost more than 1,000,000 evaluations per value \
+             (from `#/$defs/d22` on"
+        ),
+        "{e}"
+    );
+    // Loading runs `describe` under a 10s deadline; the bound adds little.
+    assert!(took < Duration::from_secs(10) + MARGIN, "loading took {took:?}");
+    host_is_unharmed().await;
+}

@@ -27,6 +27,7 @@ pub use engine::{Allocation, EngineError};
 pub use host::ToolGateway;
 pub use state::{GrantError, LogLevel, LogLine};
 
+use crate::contract::cost::{self, CostError};
 use crate::contract::{Contract, SchemaError};
 use crate::domain::{Failure, Grants, Limits, OutcomeKind, Size};
 use engine::{EngineProfile, EngineSlot, EpochTicker};
@@ -123,6 +124,17 @@ pub enum LoadError {
         which: &'static str,
         /// Why.
         error: SchemaError,
+    },
+    /// A declared schema could make checking a value too costly, or uses a
+    /// reference whose cost cannot be bounded (see [`cost`]).
+    #[error("`{path}`: its {which} schema {error}")]
+    SchemaCost {
+        /// The file.
+        path: String,
+        /// `input` or `output`.
+        which: &'static str,
+        /// Why.
+        error: CostError,
     },
     /// The engine could not be created.
     #[error(transparent)]
@@ -284,16 +296,8 @@ impl Sandbox {
         let pre = self.prepare_off_thread(origin, &digest, &bytes, profile).await?;
         let limits = Limits { timeout: Duration::from_secs(10), ..Limits::default() };
         let info = self.describe(origin, &pre, &limits).await?;
-        let input = Contract::new(info.input_schema.clone()).map_err(|error| LoadError::Schema {
-            path: origin.to_string(),
-            which: "input",
-            error,
-        })?;
-        let output = Contract::new(info.output_schema.clone()).map_err(|error| LoadError::Schema {
-            path: origin.to_string(),
-            which: "output",
-            error,
-        })?;
+        let input = declared_contract(origin, "input", &info.input_schema)?;
+        let output = declared_contract(origin, "output", &info.output_schema)?;
         let mut pres = HashMap::new();
         pres.insert(profile, pre);
         Ok(Skill {
@@ -483,6 +487,13 @@ fn join_failure(e: tokio::task::JoinError) -> String {
 
 fn first_line(e: &wasmtime::Error) -> String {
     format!("{e:#}").lines().next().unwrap_or_default().to_string()
+}
+
+/// Compiles a schema a skill declared, once its cost is bounded: the guest
+/// chose it, and every input and output is checked against it in-process.
+fn declared_contract(origin: &str, which: &'static str, schema: &Value) -> Result<Contract, LoadError> {
+    cost::evaluation_bound(schema).map_err(|error| LoadError::SchemaCost { path: origin.to_string(), which, error })?;
+    Contract::new(schema.clone()).map_err(|error| LoadError::Schema { path: origin.to_string(), which, error })
 }
 
 fn check_header(origin: &str, bytes: &[u8]) -> Result<(), LoadError> {
