@@ -54,7 +54,7 @@ pub(crate) async fn run(cmd: ScriptCommand) -> anyhow::Result<u8> {
         std::fs::read_to_string(&file).with_context(|| format!("cannot read the script {}", file.display()))?;
     let input: serde_json::Value = serde_json::from_str(&input.read()?)?;
     let opts = RunOptions { limits: limits.limits()?, grants: grants.grants()?, tools: None };
-    let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let sandbox = Sandbox::new(SandboxConfig::one_shot())?;
     let runner = load_runner(&sandbox, lang).await.map_err(|e| {
         if json {
             println!("{}", json!({"status": "error", "error": {"kind": "load", "message": e.to_string()}}));

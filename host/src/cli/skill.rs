@@ -53,7 +53,7 @@ pub(crate) async fn run(cmd: SkillCommand) -> anyhow::Result<u8> {
 /// Loads a skill; an unloadable component is a usage error (exit 2) with one
 /// line naming the file, and with `--json` also a JSON error on stdout.
 pub(crate) async fn load(path: &Path, json: bool) -> anyhow::Result<Skill> {
-    let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let sandbox = Sandbox::new(SandboxConfig::one_shot())?;
     sandbox.load_file(path).await.map_err(|e: LoadError| {
         if json {
             println!("{}", json!({"status": "error", "error": {"kind": "load", "message": e.to_string()}}));

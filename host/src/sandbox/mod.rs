@@ -56,6 +56,15 @@ impl Default for SandboxConfig {
     }
 }
 
+impl SandboxConfig {
+    /// For a process that runs one skill and exits (`weft skill run`,
+    /// `weft script run`): instances are allocated on demand, since reserving
+    /// a pool of slots costs more at start-up than the pool saves on one run.
+    pub fn one_shot() -> Self {
+        SandboxConfig { allocation: Allocation::OnDemand, ..SandboxConfig::default() }
+    }
+}
+
 /// Loads and runs skills. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Sandbox {
