@@ -68,6 +68,10 @@ async fn panic_ends_as_trap_with_the_panic_message() {
     // and where it happened, then the tail of stderr.
     assert!(f.message.starts_with("wasm trap: wasm `unreachable` instruction executed (in abort < "), "{f}");
     assert_eq!(f.message.matches("wasm trap").count(), 1, "{f}");
+    // Frames are demangled Rust paths, without the hash suffix.
+    let frames = f.message.split(" (in ").nth(1).and_then(|t| t.split(')').next()).unwrap_or_default();
+    assert!(frames.contains("std::"), "{f}");
+    assert!(!frames.contains("_ZN"), "{f}");
     assert!(f.message.contains("\nstderr: "), "{f}");
     assert!(f.message.contains("hostile panic: the guest gave up"), "the trap carries the stderr tail: {f}");
 }

@@ -49,7 +49,11 @@ pub(crate) fn classify(err: &wasmtime::Error, end: &EndState<'_>) -> Failure {
                 .frames()
                 .iter()
                 .take(8)
-                .map(|f| f.func_name().map(|n| n.to_string()).unwrap_or_else(|| format!("func #{}", f.func_index())))
+                .map(|f| match f.func_name() {
+                    // `{:#}` drops the hash suffix: `std::process::abort`.
+                    Some(n) => format!("{:#}", rustc_demangle::demangle(n)),
+                    None => format!("func #{}", f.func_index()),
+                })
                 .collect();
             if !frames.is_empty() {
                 message.push_str(&format!(" (in {})", frames.join(" < ")));
