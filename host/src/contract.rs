@@ -19,6 +19,10 @@ use std::sync::Arc;
 pub struct Contract {
     schema: Arc<Value>,
     validator: Arc<jsonschema::Validator>,
+    /// For a schema a skill declared: the bound on evaluations per value
+    /// from [`cost::evaluation_bound`], so that a document with very many
+    /// values cannot multiply it past [`cost::DOCUMENT_LIMIT`].
+    per_value: Option<u64>,
 }
 
 impl fmt::Debug for Contract {
@@ -73,7 +77,17 @@ impl Contract {
     /// Compiles `schema`. `true`, `{}` and an empty object accept anything.
     pub fn new(schema: Value) -> Result<Contract, SchemaError> {
         let validator = jsonschema::validator_for(&schema).map_err(|e| SchemaError(e.to_string()))?;
-        Ok(Contract { schema: Arc::new(schema), validator: Arc::new(validator) })
+        Ok(Contract { schema: Arc::new(schema), validator: Arc::new(validator), per_value: None })
+    }
+
+    /// Compiles a schema whose checking costs at most `per_value`
+    /// evaluations per value ([`cost::evaluation_bound`]); [`check`]
+    /// then refuses a document whose values, times that, exceed
+    /// [`cost::DOCUMENT_LIMIT`], before checking it.
+    ///
+    /// [`check`]: Contract::check
+    pub fn bounded(schema: Value, per_value: u64) -> Result<Contract, SchemaError> {
+        Ok(Contract { per_value: Some(per_value), ..Contract::new(schema)? })
     }
 
     /// Compiles a schema given as JSON text; empty text means "anything".
@@ -106,6 +120,22 @@ impl Contract {
 
     /// Checks `value`, naming the JSON pointer of each offending value.
     pub fn check(&self, value: &Value) -> Result<(), Violations> {
+        if let Some(per_value) = self.per_value.filter(|&c| c > 1) {
+            let most = cost::DOCUMENT_LIMIT / per_value;
+            if cost::count_values(value, most) > most {
+                return Err(Violations(vec![Violation {
+                    pointer: String::new(),
+                    message: format!(
+                        "the document has more than {} values, and checking each against this schema can take up to \
+                         {} evaluations: more than the {} allowed for one document; send a smaller document or \
+                         simplify the schema",
+                        cost::thousands(most),
+                        cost::thousands(per_value),
+                        cost::thousands(cost::DOCUMENT_LIMIT)
+                    ),
+                }]));
+            }
+        }
         let mut found: Vec<Violation> = self
             .validator
             .iter_errors(value)
@@ -133,6 +163,22 @@ mod tests {
             "required": ["count"]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_bounded_contract_refuses_a_document_too_wide_for_its_cost() {
+        let schema = json!({"type": "array", "items": {"type": "integer"}});
+        // 1,000,000 evaluations per value: at most 100 values per document.
+        let c = Contract::bounded(schema.clone(), 1_000_000).unwrap();
+        c.check(&json!((0..99).collect::<Vec<_>>())).expect("100 values, the array included");
+        let e = c.check(&json!((0..100).collect::<Vec<_>>())).unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(e.0[0].pointer, "");
+        assert!(e.0[0].message.contains("more than 100 values"), "{e}");
+        // A cheap schema and an unbounded one check documents of any width.
+        let wide = json!((0..200_000).collect::<Vec<_>>());
+        Contract::bounded(schema.clone(), 1).unwrap().check(&wide).unwrap();
+        Contract::new(schema).unwrap().check(&wide).unwrap();
     }
 
     #[test]

@@ -202,6 +202,39 @@ async fn self_referencing_schemas_load_and_are_applied_without_harming_the_host(
 }
 
 #[tokio::test]
+async fn a_describe_past_the_output_limit_is_a_load_error() {
+    let e = crate::support::sandbox()
+        .load_file(&crate::support::fixture("huge-describe"))
+        .await
+        .err()
+        .expect("a 20 MiB description is refused");
+    match &e {
+        weft::sandbox::LoadError::Describe { failure, .. } => {
+            assert_eq!(failure.kind, OutcomeKind::OutputLimit, "{e}");
+            assert!(failure.message.contains("over the limit of 16MiB"), "{e}");
+        }
+        other => panic!("expected a describe failure, got {other}"),
+    }
+    // An ordinary description stays well under it.
+    let echo = crate::support::sandbox().load_file(&crate::support::fixture("echo")).await.expect("echo loads");
+    assert!(!echo.info().description.is_empty());
+    host_is_unharmed().await;
+}
+
+#[tokio::test]
+async fn a_wide_input_cannot_multiply_a_costly_schema() {
+    // The schema loads: one value costs at most about 2^19 evaluations.
+    let report = run_hostile("costly-schema", "[1, 2, 3]", &with_limits(short(20_000))).await;
+    assert_eq!(report.result.expect("a few integers are checked and run"), json!([1, 2, 3]));
+    let f = ends_as("costly-schema", r#"["a"]"#, short(20_000), OutcomeKind::InvalidInput).await;
+    assert!(f.message.contains("at /0:"), "one string is checked in full, and fails: {f}");
+    // 300 strings would cost 300 × about 2^19 evaluations: refused before checking.
+    let wide = serde_json::to_string(&vec!["a"; 300]).unwrap();
+    let f = ends_as("costly-schema", &wide, short(20_000), OutcomeKind::InvalidInput).await;
+    assert!(f.message.contains("more than the 100,000,000 allowed for one document"), "{f}");
+}
+
+#[tokio::test]
 async fn a_schema_nested_too_deep_to_parse_is_a_load_error() {
     let e = crate::support::sandbox()
         .load_file(&crate::support::fixture("deep-schema"))

@@ -131,8 +131,32 @@ pub fn evaluation_bound(schema: &Value) -> Result<u64, CostError> {
     Walk::new(schema, WALK_LIMIT).run()
 }
 
+/// The most evaluations checking one document against a skill's declared
+/// schema may take: the schema's bound per value times the document's
+/// values (see [`crate::contract::Contract::bounded`]).
+pub const DOCUMENT_LIMIT: u64 = 100_000_000;
+
+/// How many values (objects, arrays, scalars) `value` holds, itself
+/// included; counting stops once it passes `most`.
+pub fn count_values(value: &Value, most: u64) -> u64 {
+    let mut count = 0u64;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count > most {
+            break;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(members) => pending.extend(members.values()),
+            _ => {}
+        }
+    }
+    count
+}
+
 /// `n` with thousands separators: `1,000,000`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -792,6 +816,13 @@ mod tests {
     fn the_workflow_spec_schema_a_large_schemars_schema_is_accepted() {
         let bound = evaluation_bound(&crate::domain::spec::json_schema()).unwrap();
         assert!(bound < EVALUATION_LIMIT, "{bound}");
+    }
+
+    #[test]
+    fn values_are_counted_up_to_the_most_asked() {
+        assert_eq!(count_values(&json!(1), 10), 1);
+        assert_eq!(count_values(&json!({"a": [1, 2], "b": {"c": null}}), 100), 6);
+        assert_eq!(count_values(&json!((0..1000).collect::<Vec<_>>()), 10), 11, "stops once past 10");
     }
 
     #[test]

@@ -376,6 +376,18 @@ impl Sandbox {
             Returned::Info(info) => info,
             Returned::Run(_) => unreachable!("describe returns skill-info"),
         };
+        // What `describe` says is shown, listed to MCP clients and kept with
+        // every loaded skill: bounded like a run's output.
+        let said = [&raw.name, &raw.version, &raw.description, &raw.input_schema, &raw.output_schema]
+            .iter()
+            .map(|t| t.len() as u64)
+            .sum::<u64>();
+        if said > limits.max_output {
+            return Err(fail(Failure::new(
+                OutcomeKind::OutputLimit,
+                format!("describe returned {} of text, over the limit of {}", Size(said), Size(limits.max_output)),
+            )));
+        }
         let parse = |which: &'static str, text: &str| -> Result<Value, LoadError> {
             if text.trim().is_empty() {
                 return Ok(Value::Bool(true));
@@ -501,8 +513,16 @@ fn first_line(e: &wasmtime::Error) -> String {
 /// Compiles a schema a skill declared, once its cost is bounded: the guest
 /// chose it, and every input and output is checked against it in-process.
 fn declared_contract(origin: &str, which: &'static str, schema: &Value) -> Result<Contract, LoadError> {
-    cost::evaluation_bound(schema).map_err(|error| LoadError::SchemaCost { path: origin.to_string(), which, error })?;
-    Contract::new(schema.clone()).map_err(|error| LoadError::Schema { path: origin.to_string(), which, error })
+    let per_value = cost::evaluation_bound(schema).map_err(|error| LoadError::SchemaCost {
+        path: origin.to_string(),
+        which,
+        error,
+    })?;
+    Contract::bounded(schema.clone(), per_value).map_err(|error| LoadError::Schema {
+        path: origin.to_string(),
+        which,
+        error,
+    })
 }
 
 fn check_header(origin: &str, bytes: &[u8]) -> Result<(), LoadError> {
