@@ -34,10 +34,13 @@ if [[ "$(id -u)" == 0 ]]; then
     as=(runuser -u postgres --)
 fi
 user="$(if [[ "$(id -u)" == 0 ]]; then echo postgres; else id -un; fi)"
+# Server commands run from `/`: the postgres user may not enter the caller's
+# directory (a fresh `mktemp -d` clone is private).
+pg() { (cd / && "${as[@]}" "$@"); }
 port=54329
 
 stop() {
-    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop > /dev/null 2>&1 || true
+    pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop > /dev/null 2>&1 || true
     rm -rf "$dir"
 }
 trap stop EXIT
@@ -48,12 +51,12 @@ signalled=""
 trap 'signalled=130' INT
 trap 'signalled=143' TERM
 
-"${as[@]}" "$bin/initdb" -D "$dir/data" -U "$user" --auth=trust --no-sync > "$dir/initdb.log" 2>&1 \
+pg "$bin/initdb" -D "$dir/data" -U "$user" --auth=trust --no-sync > "$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
-"${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
     -o "-c listen_addresses='' -k $dir -p $port -c fsync=off -c max_connections=300" start > /dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
-"${as[@]}" "$bin/createdb" -h "$dir" -p "$port" -U "$user" weft
+pg "$bin/createdb" -h "$dir" -p "$port" -U "$user" weft
 
 # The socket directory is the URL's host, percent-encoded: libpq (psql) and
 # tokio-postgres both read a host starting with `/` as a Unix socket

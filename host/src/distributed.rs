@@ -471,50 +471,55 @@ impl Worker {
         let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
         let orchestrating: Arc<Mutex<HashSet<String>>> = Arc::default();
         let mut healthy = true;
+        // Detached runs are looked for when told of new work and at every
+        // poll, not each time an attempt ends.
+        let mut look_for_runs = true;
         tokio::pin!(stop);
         loop {
             let mut failure = None;
             // Orchestrate detached runs (they mostly wait on the queue).
-            loop {
-                let claimed = Instant::now();
-                match self.journal.claim_run(&self.id, self.lease).await {
-                    Ok(Some(run_id)) => {
-                        lock(&orchestrating).insert(run_id.clone());
-                        let (me, stats, wakeups, orchestrating) =
-                            (self.clone(), stats.clone(), wakeups.clone(), orchestrating.clone());
-                        runs.spawn(async move {
-                            me.orchestrate_or_fail(&run_id, claimed, wakeups, &stats).await;
-                            lock(&orchestrating).remove(&run_id);
-                        });
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
+            if look_for_runs {
+                loop {
+                    let claimed = Instant::now();
+                    match self.journal.claim_run(&self.id, self.lease).await {
+                        Ok(Some(run_id)) => {
+                            lock(&orchestrating).insert(run_id.clone());
+                            let (me, stats, wakeups, orchestrating) =
+                                (self.clone(), stats.clone(), wakeups.clone(), orchestrating.clone());
+                            runs.spawn(async move {
+                                me.orchestrate_or_fail(&run_id, claimed, wakeups, &stats).await;
+                                lock(&orchestrating).remove(&run_id);
+                            });
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
                     }
                 }
             }
-            // Claim attempts while there is room.
-            while let Ok(permit) = slots.clone().try_acquire_owned() {
+            // Claim as many attempts as there is room for, in one go.
+            let room = slots.available_permits();
+            if room > 0 {
                 let claimed = Instant::now();
-                match self.journal.claim_attempt(&self.id, self.lease).await {
-                    Ok(Some(claim)) => {
-                        lock(&in_flight).insert(claim.id);
-                        let (me, stats, in_flight) = (self.clone(), stats.clone(), in_flight.clone());
-                        attempts.spawn(async move {
-                            let id = claim.id;
-                            if me.attempt(claim, claimed).await {
-                                lock(&stats).attempts += 1;
-                            }
-                            lock(&in_flight).remove(&id);
-                            drop(permit);
-                        });
+                match self.journal.claim_attempts(&self.id, self.lease, room).await {
+                    Ok(claims) => {
+                        for claim in claims {
+                            let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+                            lock(&in_flight).insert(claim.id);
+                            let (me, stats, in_flight) = (self.clone(), stats.clone(), in_flight.clone());
+                            attempts.spawn(async move {
+                                let id = claim.id;
+                                if me.attempt(claim, claimed).await {
+                                    lock(&stats).attempts += 1;
+                                }
+                                lock(&in_flight).remove(&id);
+                                drop(permit);
+                            });
+                        }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        failure = failure.or(Some(e));
-                        break;
-                    }
+                    Err(e) => failure = failure.or(Some(e)),
                 }
             }
             // Say when the database fails and when it is back, not at every poll.
@@ -524,13 +529,13 @@ impl Worker {
                 _ => {}
             }
             healthy = failure.is_none();
-            tokio::select! {
+            look_for_runs = tokio::select! {
                 _ = &mut stop => break,
-                _ = wakeups.router.work.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                Some(_) = attempts.join_next(), if !attempts.is_empty() => {}
-                Some(_) = runs.join_next(), if !runs.is_empty() => {}
-            }
+                _ = wakeups.router.work.notified() => true,
+                _ = tokio::time::sleep(POLL) => true,
+                Some(_) = attempts.join_next(), if !attempts.is_empty() => false,
+                Some(_) = runs.join_next(), if !runs.is_empty() => false,
+            };
         }
         // Graceful shutdown: finish what is running, within the grace period.
         let _ = tokio::time::timeout(grace, async { while attempts.join_next().await.is_some() {} }).await;

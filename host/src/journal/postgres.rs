@@ -166,9 +166,12 @@ impl PostgresJournal {
     pub async fn put_blob(&self, bytes: &[u8]) -> Result<String, JournalError> {
         let hash = blake3::hash(bytes).to_hex().to_string();
         let c = self.client().await?;
-        c.execute("INSERT INTO blobs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&hash, &bytes])
+        let err = storage(&self.url);
+        let insert = c
+            .prepare_cached("INSERT INTO blobs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .await
-            .map_err(storage(&self.url))?;
+            .map_err(&err)?;
+        c.execute(&insert, &[&hash, &bytes]).await.map_err(&err)?;
         Ok(hash)
     }
 
@@ -278,74 +281,92 @@ impl PostgresJournal {
     ) -> Result<i64, JournalError> {
         let c = self.client().await?;
         let err = storage(&self.url);
-        c.execute(
-            "INSERT INTO attempts (run_id, step, attempt, skill, input, options) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (run_id, step, attempt) DO UPDATE
-               SET skill = EXCLUDED.skill, input = EXCLUDED.input, options = EXCLUDED.options, state = 'ready',
-                   result = NULL, consumed = false, lease_owner = NULL, lease_until = NULL, worker = NULL
-               WHERE attempts.consumed OR attempts.skill <> EXCLUDED.skill OR attempts.input <> EXCLUDED.input
-                     OR attempts.options <> EXCLUDED.options",
-            &[&run_id, &step, &attempt, &skill, &input, options],
-        )
-        .await
-        .map_err(&err)?;
-        let row = c
-            .query_one(
-                "SELECT id FROM attempts WHERE run_id = $1 AND step = $2 AND attempt = $3",
-                &[&run_id, &step, &attempt],
+        // One statement, so one round trip and one commit: queue (or find)
+        // the attempt and wake the workers.
+        let submit = c
+            .prepare_cached(
+                "WITH queued AS (
+                   INSERT INTO attempts (run_id, step, attempt, skill, input, options) VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (run_id, step, attempt) DO UPDATE
+                     SET skill = EXCLUDED.skill, input = EXCLUDED.input, options = EXCLUDED.options, state = 'ready',
+                         result = NULL, consumed = false, lease_owner = NULL, lease_until = NULL, worker = NULL
+                     WHERE attempts.consumed OR attempts.skill <> EXCLUDED.skill OR attempts.input <> EXCLUDED.input
+                           OR attempts.options <> EXCLUDED.options
+                   RETURNING id),
+                 found AS (
+                   SELECT id FROM queued
+                   UNION ALL SELECT id FROM attempts WHERE run_id = $1 AND step = $2 AND attempt = $3
+                   LIMIT 1)
+                 SELECT id, pg_notify('weft_work', '')::text FROM found",
             )
             .await
             .map_err(&err)?;
-        c.execute("NOTIFY weft_work", &[]).await.map_err(&err)?;
+        let row = c.query_one(&submit, &[&run_id, &step, &attempt, &skill, &input, options]).await.map_err(&err)?;
         Ok(row.get(0))
     }
 
     /// The result of attempt `id`, once done (which marks it as read).
     pub async fn attempt_result(&self, id: i64) -> Result<Option<Value>, JournalError> {
         let c = self.client().await?;
-        let row = c
-            .query_opt("UPDATE attempts SET consumed = true WHERE id = $1 AND state = 'done' RETURNING result", &[&id])
+        let err = storage(&self.url);
+        let read = c
+            .prepare_cached("UPDATE attempts SET consumed = true WHERE id = $1 AND state = 'done' RETURNING result")
             .await
-            .map_err(storage(&self.url))?;
+            .map_err(&err)?;
+        let row = c.query_opt(&read, &[&id]).await.map_err(&err)?;
         Ok(row.and_then(|r| r.get::<_, Option<Value>>(0)))
     }
 
-    /// Claims the oldest attempt that is ready, or whose lease expired.
-    pub async fn claim_attempt(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedAttempt>, JournalError> {
+    /// Claims up to `most` of the oldest attempts that are ready, or whose
+    /// lease expired, in one statement.
+    pub async fn claim_attempts(
+        &self,
+        owner: &str,
+        lease: Duration,
+        most: usize,
+    ) -> Result<Vec<ClaimedAttempt>, JournalError> {
         let c = self.client().await?;
-        let row = c
-            .query_opt(
+        let err = storage(&self.url);
+        let claim = c
+            .prepare_cached(
                 "UPDATE attempts SET state = 'claimed', lease_owner = $1, worker = $1,
                         lease_until = now() + make_interval(secs => $2)
-                 WHERE id = (SELECT id FROM attempts
-                             WHERE state = 'ready' OR (state = 'claimed' AND lease_until < now())
-                             ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)
+                 WHERE id IN (SELECT id FROM attempts
+                              WHERE state = 'ready' OR (state = 'claimed' AND lease_until < now())
+                              ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $3)
                  RETURNING id, run_id, step, attempt, skill, input, options",
-                &[&owner, &lease.as_secs_f64()],
             )
             .await
-            .map_err(storage(&self.url))?;
-        Ok(row.map(|r| ClaimedAttempt {
-            id: r.get(0),
-            run_id: r.get(1),
-            step: r.get(2),
-            attempt: r.get(3),
-            skill: r.get(4),
-            input: r.get(5),
-            options: r.get(6),
-        }))
+            .map_err(&err)?;
+        let rows = c.query(&claim, &[&owner, &lease.as_secs_f64(), &(most as i64)]).await.map_err(&err)?;
+        let mut claims: Vec<ClaimedAttempt> = rows
+            .iter()
+            .map(|r| ClaimedAttempt {
+                id: r.get(0),
+                run_id: r.get(1),
+                step: r.get(2),
+                attempt: r.get(3),
+                skill: r.get(4),
+                input: r.get(5),
+                options: r.get(6),
+            })
+            .collect();
+        // Oldest first, as queued.
+        claims.sort_by_key(|c| c.id);
+        Ok(claims)
     }
 
     /// Extends the lease on a claimed attempt; false if it was lost.
     pub async fn renew_attempt(&self, id: i64, owner: &str, lease: Duration) -> Result<bool, JournalError> {
         let c = self.client().await?;
-        let n = c
-            .execute(
+        let err = storage(&self.url);
+        let renew = c
+            .prepare_cached(
                 "UPDATE attempts SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND lease_owner = $2 AND state = 'claimed'",
-                &[&id, &owner, &lease.as_secs_f64()],
             )
             .await
-            .map_err(storage(&self.url))?;
+            .map_err(&err)?;
+        let n = c.execute(&renew, &[&id, &owner, &lease.as_secs_f64()]).await.map_err(&err)?;
         Ok(n == 1)
     }
 
@@ -353,18 +374,19 @@ impl PostgresJournal {
     pub async fn complete_attempt(&self, id: i64, owner: &str, result: &Value) -> Result<bool, JournalError> {
         let c = self.client().await?;
         let err = storage(&self.url);
-        let n = c
-            .execute(
-                "UPDATE attempts SET state = 'done', result = $3, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND state = 'claimed'",
-                &[&id, &owner, result],
+        // One statement: record the result and, if this owner still held the
+        // attempt, wake its orchestrator (the payload names the attempt).
+        let complete = c
+            .prepare_cached(
+                "WITH done AS (
+                   UPDATE attempts SET state = 'done', result = $3, lease_until = NULL
+                   WHERE id = $1 AND lease_owner = $2 AND state = 'claimed' RETURNING id)
+                 SELECT pg_notify('weft_done', id::text)::text FROM done",
             )
             .await
             .map_err(&err)?;
-        if n == 1 {
-            // The payload names the attempt, so only its orchestrator wakes.
-            c.execute("SELECT pg_notify('weft_done', $1)", &[&id.to_string()]).await.map_err(&err)?;
-        }
-        Ok(n == 1)
+        let rows = c.query(&complete, &[&id, &owner, result]).await.map_err(&err)?;
+        Ok(rows.len() == 1)
     }
 
     /// Gives a claimed attempt back to the queue (graceful shutdown).
@@ -556,18 +578,10 @@ impl Journal for PostgresJournal {
             }
             prepared.push(r);
         }
-        let mut c = self.client().await?;
-        let err = storage(&self.url);
-        let tx = c.transaction().await.map_err(&err)?;
-        let row = tx.query_opt("SELECT version FROM runs WHERE id = $1 FOR UPDATE", &[&run_id]).await.map_err(&err)?;
-        let found = row.ok_or_else(|| JournalError::NotFound(run_id.to_string()))?.get::<_, i64>(0) as u64;
-        if found != expected_version {
-            return Err(JournalError::Conflict { run: run_id.to_string(), expected: expected_version, found });
-        }
-        let mut version = found;
         let mut finished: Option<(RunStatus, u64)> = None;
         let mut resumed = false;
-        for r in &prepared {
+        let (mut seqs, mut ats, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, r) in prepared.iter().enumerate() {
             match &r.event {
                 Event::RunFinished { status, .. } => finished = Some((*status, r.at_ms)),
                 Event::RunResumed { .. } => {
@@ -576,35 +590,63 @@ impl Journal for PostgresJournal {
                 }
                 _ => {}
             }
-            version += 1;
-            let body = serde_json::to_value(&r.event).map_err(|e| JournalError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO events (run_id, seq, at_ms, body) VALUES ($1, $2, $3, $4)",
-                &[&run_id, &(version as i64), &(r.at_ms as i64), &body],
+            seqs.push((expected_version + 1 + i as u64) as i64);
+            ats.push(r.at_ms as i64);
+            bodies.push(serde_json::to_value(&r.event).map_err(|e| JournalError::Corrupt(e.to_string()))?);
+        }
+        let version = expected_version + prepared.len() as u64;
+        let status = finished.map(|(s, _)| match s {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        });
+        let finished_ms = finished.map(|(_, at)| at as i64);
+        let c = self.client().await?;
+        let err = storage(&self.url);
+        // One statement, so one round trip and one commit: move the version
+        // on if it is still the expected one (optimistic versioning), insert
+        // the events under it, update the run's status, and say when the
+        // run finished.
+        let append = c
+            .prepare_cached(
+                "WITH moved AS (
+                   UPDATE runs SET version = $3,
+                     status = CASE WHEN $7::text IS NOT NULL THEN $7::text WHEN $9 THEN 'running' ELSE status END,
+                     finished_ms = CASE WHEN $7::text IS NOT NULL THEN $8::bigint WHEN $9 THEN NULL ELSE finished_ms END,
+                     lease_owner = CASE WHEN $7::text IS NOT NULL THEN NULL ELSE lease_owner END,
+                     lease_until = CASE WHEN $7::text IS NOT NULL THEN NULL ELSE lease_until END
+                   WHERE id = $1 AND version = $2
+                   RETURNING id),
+                 appended AS (
+                   INSERT INTO events (run_id, seq, at_ms, body)
+                   SELECT moved.id, e.seq, e.at_ms, e.body
+                   FROM moved, unnest($4::bigint[], $5::bigint[], $6::jsonb[]) AS e(seq, at_ms, body))
+                 SELECT moved.id, CASE WHEN $7::text IS NOT NULL THEN pg_notify('weft_run_finished', moved.id)::text END
+                 FROM moved",
             )
             .await
             .map_err(&err)?;
-        }
-        tx.execute("UPDATE runs SET version = $2 WHERE id = $1", &[&run_id, &(version as i64)]).await.map_err(&err)?;
-        if resumed {
-            tx.execute("UPDATE runs SET status = 'running', finished_ms = NULL WHERE id = $1", &[&run_id])
-                .await
-                .map_err(&err)?;
-        }
-        if let Some((status, at)) = finished {
-            let s = match status {
-                RunStatus::Succeeded => "succeeded",
-                RunStatus::Failed => "failed",
-            };
-            tx.execute(
-                "UPDATE runs SET status = $2, finished_ms = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
-                &[&run_id, &s, &(at as i64)],
+        let moved = c
+            .query_opt(
+                &append,
+                &[
+                    &run_id,
+                    &(expected_version as i64),
+                    &(version as i64),
+                    &seqs,
+                    &ats,
+                    &bodies,
+                    &status,
+                    &finished_ms,
+                    &resumed,
+                ],
             )
             .await
             .map_err(&err)?;
-            tx.execute("SELECT pg_notify('weft_run_finished', $1)", &[&run_id]).await.map_err(&err)?;
+        if moved.is_none() {
+            let row = c.query_opt("SELECT version FROM runs WHERE id = $1", &[&run_id]).await.map_err(&err)?;
+            let found = row.ok_or_else(|| JournalError::NotFound(run_id.to_string()))?.get::<_, i64>(0) as u64;
+            return Err(JournalError::Conflict { run: run_id.to_string(), expected: expected_version, found });
         }
-        tx.commit().await.map_err(&err)?;
         Ok(version)
     }
 
