@@ -90,6 +90,16 @@ impl Contract {
         Ok(Contract { per_value: Some(per_value), ..Contract::new(schema)? })
     }
 
+    /// Compiles a schema someone else chose (a skill's, or one in a spec
+    /// that an agent may have generated): first bounds what checking a value
+    /// against it can cost ([`cost::evaluation_bound`]), then compiles it
+    /// [`bounded`](Contract::bounded). The error says what is wrong, to follow
+    /// "the schema".
+    pub fn guarded(schema: Value) -> Result<Contract, String> {
+        let per_value = cost::evaluation_bound(&schema).map_err(|e| e.to_string())?;
+        Contract::bounded(schema, per_value).map_err(|e| format!("is not usable: {e}"))
+    }
+
     /// Compiles a schema given as JSON text; empty text means "anything".
     pub fn from_text(text: &str) -> Result<Contract, SchemaError> {
         if text.trim().is_empty() {

@@ -93,7 +93,7 @@ pub enum CostError {
     },
     /// A keyword whose cost the walk cannot bound.
     #[error(
-        "uses `{keyword}` at `{at}` ({what}), which a skill's declared schema may not: refer to subschemas \
+        "uses `{keyword}` at `{at}` ({what}), whose cost weft cannot bound: refer to subschemas \
          with `#` or `#/json/pointer`, such as `#/$defs/name`"
     )]
     Unsupported {

@@ -303,10 +303,10 @@ impl<'a> Checker<'a> {
 
     fn contracts(&mut self, at: &[String], step: &StepSpec) -> (Option<Contract>, Option<Contract>) {
         let mut contract = |field: &str, schema: &Option<Value>| {
-            schema.as_ref().and_then(|s| match Contract::new(s.clone()) {
+            schema.as_ref().and_then(|s| match Contract::guarded(s.clone()) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    self.error(&with(at, &[field]), e.to_string(), None);
+                    self.error(&with(at, &[field]), format!("the schema {e}"), None);
                     None
                 }
             })
@@ -1097,10 +1097,10 @@ impl Workflow {
             c.error(&key(&["name"]), "the workflow needs a name", None);
         }
         let contract = |c: &mut Checker, field: &str, schema: &Option<Value>| {
-            schema.as_ref().and_then(|s| match Contract::new(s.clone()) {
+            schema.as_ref().and_then(|s| match Contract::guarded(s.clone()) {
                 Ok(k) => Some(k),
                 Err(e) => {
-                    c.error(&key(&[field]), e.to_string(), None);
+                    c.error(&key(&[field]), format!("the schema {e}"), None);
                     None
                 }
             })
