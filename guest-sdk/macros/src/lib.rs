@@ -269,7 +269,7 @@ mod tests {
     fn expands_a_well_formed_skill() {
         let out = expand_str(
             r#"name = "word-count", version = "0.1.0""#,
-            "/// Counts words.\nfn run(input: Text) -> Result<Count, SkillError> { todo!() }",
+            "/// Counts words.\nfn run(input: Text) -> Result<Count, SkillError> { Ok(Default::default()) }",
         )
         .unwrap();
         assert!(out.contains("impl :: weft_guest :: bindings :: Guest for __WeftSkill"), "{out}");
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn defaults_come_from_cargo() {
-        let out = expand_str("", "fn run(input: Text) -> Result<Count, E> { todo!() }").unwrap();
+        let out = expand_str("", "fn run(input: Text) -> Result<Count, E> { Ok(Default::default()) }").unwrap();
         assert!(out.contains("env ! (\"CARGO_PKG_NAME\")"), "{out}");
         assert!(out.contains("env ! (\"CARGO_PKG_VERSION\")"), "{out}");
     }
@@ -291,7 +291,7 @@ mod tests {
     fn description_key_overrides_docs() {
         let out = expand_str(
             r#"description = "Given.""#,
-            "/// Ignored.\nfn run(input: Text) -> Result<Count, E> { todo!() }",
+            "/// Ignored.\nfn run(input: Text) -> Result<Count, E> { Ok(Default::default()) }",
         )
         .unwrap();
         assert!(out.contains("\"Given.\""), "{out}");
@@ -301,18 +301,18 @@ mod tests {
     #[test]
     fn rejects_malformed_skills() {
         let cases = [
-            ("", "fn run() -> Result<u8, E> { todo!() }", "exactly one argument"),
-            ("", "fn run(a: u8, b: u8) -> Result<u8, E> { todo!() }", "exactly one argument"),
-            ("", "fn run(&self) -> Result<u8, E> { todo!() }", "cannot take `self`"),
+            ("", "fn run() -> Result<u8, E> { Ok(Default::default()) }", "exactly one argument"),
+            ("", "fn run(a: u8, b: u8) -> Result<u8, E> { Ok(Default::default()) }", "exactly one argument"),
+            ("", "fn run(&self) -> Result<u8, E> { Ok(Default::default()) }", "cannot take `self`"),
             ("", "fn run(a: u8) { }", "must return"),
-            ("", "async fn run(a: u8) -> Result<u8, E> { todo!() }", "cannot be `async`"),
-            ("", "unsafe fn run(a: u8) -> Result<u8, E> { todo!() }", "cannot be `unsafe`"),
-            ("", "fn run<T>(a: T) -> Result<u8, E> { todo!() }", "cannot be generic"),
-            ("", "fn run(a: impl Sized) -> Result<u8, E> { todo!() }", "must be concrete"),
-            ("nmae = \"x\"", "fn run(a: u8) -> Result<u8, E> { todo!() }", "unknown key `nmae`"),
-            ("name = \"x\", name = \"y\"", "fn run(a: u8) -> Result<u8, E> { todo!() }", "twice"),
-            ("name = \"\"", "fn run(a: u8) -> Result<u8, E> { todo!() }", "must not be empty"),
-            ("name = 3", "fn run(a: u8) -> Result<u8, E> { todo!() }", "expected string literal"),
+            ("", "async fn run(a: u8) -> Result<u8, E> { Ok(Default::default()) }", "cannot be `async`"),
+            ("", "unsafe fn run(a: u8) -> Result<u8, E> { Ok(Default::default()) }", "cannot be `unsafe`"),
+            ("", "fn run<T>(a: T) -> Result<u8, E> { Ok(Default::default()) }", "cannot be generic"),
+            ("", "fn run(a: impl Sized) -> Result<u8, E> { Ok(Default::default()) }", "must be concrete"),
+            ("nmae = \"x\"", "fn run(a: u8) -> Result<u8, E> { Ok(Default::default()) }", "unknown key `nmae`"),
+            ("name = \"x\", name = \"y\"", "fn run(a: u8) -> Result<u8, E> { Ok(Default::default()) }", "twice"),
+            ("name = \"\"", "fn run(a: u8) -> Result<u8, E> { Ok(Default::default()) }", "must not be empty"),
+            ("name = 3", "fn run(a: u8) -> Result<u8, E> { Ok(Default::default()) }", "expected string literal"),
         ];
         for (attr, item, expected) in cases {
             let err = expand_str(attr, item).unwrap_err();
