@@ -36,6 +36,18 @@ impl fmt::Debug for Contract {
 #[error("invalid JSON Schema: {0}")]
 pub struct SchemaError(pub String);
 
+/// Why a schema someone else chose was refused ([`Contract::guarded`]).
+/// Its message reads after "the schema".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    /// Checking a value against it could cost too much.
+    #[error("{0}")]
+    Cost(cost::CostError),
+    /// It is not a usable JSON Schema.
+    #[error("is not usable: {0}")]
+    Schema(SchemaError),
+}
+
 /// One value that broke a contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -93,11 +105,10 @@ impl Contract {
     /// Compiles a schema someone else chose (a skill's, or one in a spec
     /// that an agent may have generated): first bounds what checking a value
     /// against it can cost ([`cost::evaluation_bound`]), then compiles it
-    /// [`bounded`](Contract::bounded). The error says what is wrong, to follow
-    /// "the schema".
-    pub fn guarded(schema: Value) -> Result<Contract, String> {
-        let per_value = cost::evaluation_bound(&schema).map_err(|e| e.to_string())?;
-        Contract::bounded(schema, per_value).map_err(|e| format!("is not usable: {e}"))
+    /// [`bounded`](Contract::bounded).
+    pub fn guarded(schema: Value) -> Result<Contract, GuardError> {
+        let per_value = cost::evaluation_bound(&schema).map_err(GuardError::Cost)?;
+        Contract::bounded(schema, per_value).map_err(GuardError::Schema)
     }
 
     /// Compiles a schema given as JSON text; empty text means "anything".

@@ -27,8 +27,8 @@ pub use engine::{Allocation, EngineError};
 pub use host::ToolGateway;
 pub use state::{GrantError, LogLevel, LogLine};
 
-use crate::contract::cost::{self, CostError};
-use crate::contract::{Contract, SchemaError};
+use crate::contract::cost::CostError;
+use crate::contract::{Contract, GuardError, SchemaError};
 use crate::domain::{Failure, Grants, Limits, OutcomeKind, Size};
 use engine::{EngineProfile, EngineSlot, EpochTicker};
 use host::{ErrorKind, SkillWorldPre, ToolAccess};
@@ -513,15 +513,10 @@ fn first_line(e: &wasmtime::Error) -> String {
 /// Compiles a schema a skill declared, once its cost is bounded: the guest
 /// chose it, and every input and output is checked against it in-process.
 fn declared_contract(origin: &str, which: &'static str, schema: &Value) -> Result<Contract, LoadError> {
-    let per_value = cost::evaluation_bound(schema).map_err(|error| LoadError::SchemaCost {
-        path: origin.to_string(),
-        which,
-        error,
-    })?;
-    Contract::bounded(schema.clone(), per_value).map_err(|error| LoadError::Schema {
-        path: origin.to_string(),
-        which,
-        error,
+    let path = origin.to_string();
+    Contract::guarded(schema.clone()).map_err(|e| match e {
+        GuardError::Cost(error) => LoadError::SchemaCost { path, which, error },
+        GuardError::Schema(error) => LoadError::Schema { path, which, error },
     })
 }
 
