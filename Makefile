@@ -7,13 +7,15 @@ CARGO ?= cargo
 SKILLS_DIR := target/skills
 CARGO_QUIET := $(if $(CI),,--quiet)
 
-.PHONY: all setup skills build demo test lint fmt bench clean
+.PHONY: all setup skills build demo test lint audit fmt bench clean
 
 all: build
 
-## setup: install what the build needs (the wasm32-wasip2 target).
+## setup: install what the build needs (the wasm32-wasip2 target, and the one
+## crate the registry lacks for wasmtime 48.0.11: see tools/registry-gaps.sh).
 setup:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@./tools/registry-gaps.sh
 
 ## skills: build every skill, fixture and script runner component into target/skills/
 ## (Rust skills with cargo; the Python and JavaScript runners and skills with the
@@ -50,9 +52,15 @@ lint: setup
 	@$(CARGO) clippy --workspace --all-targets $(CARGO_QUIET) -- -D warnings
 	@cd skills && $(CARGO) clippy --release $(CARGO_QUIET) -- -D warnings
 
+## audit: the supply-chain audit (tools/audit.sh): cargo-deny, offline, checks
+## both workspaces' dependencies for RustSec advisories (from ../shared/advisory-db,
+## or $WEFT_ADVISORY_DB), licenses, bans and sources, as deny.toml says.
+audit: setup
+	@CARGO="$(CARGO)" ./tools/audit.sh
+
 ## test: lint, then unit and integration tests against freshly built skills,
 ## with a throwaway PostgreSQL server for the scale-out tests.
-test: skills lint
+test: skills lint audit
 	@./tools/with-postgres.sh $(CARGO) test --workspace $(CARGO_QUIET)
 
 ## bench: the benchmark suite; writes target/bench/results.md and results.json.

@@ -37,6 +37,19 @@ const INPUT_SCHEMA = {
   additionalProperties: false,
 };
 
+// ---- text that crosses to the host ------------------------------------------------
+//
+// The host takes UTF-8, which cannot carry a lone surrogate (a JavaScript
+// string can hold one): every string the runner hands the host goes through
+// wellFormed, which writes a lone surrogate as its \uXXXX escape.
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function wellFormed(s) {
+  const text = String(s);
+  return text.replace(LONE_SURROGATE, (m) => "\\u" + m.charCodeAt(0).toString(16));
+}
+
 // ---- the `weft` global -----------------------------------------------------
 
 class WeftError extends Error {
@@ -84,14 +97,14 @@ function log(level, message) {
   if (lvl === undefined) {
     throw new TypeError(`unknown log level ${JSON.stringify(String(level))}; use one of trace, debug, info, warn, error`);
   }
-  host.log(lvl, typeof message === "string" ? message : show(message));
+  host.log(lvl, wellFormed(typeof message === "string" ? message : show(message)));
 }
 
 function callTool(server, tool, args) {
   const text = JSON.stringify(args === undefined || args === null ? {} : args);
   let result;
   try {
-    result = host.callTool(String(server), String(tool), text);
+    result = host.callTool(wellFormed(server), wellFormed(tool), text);
   } catch (e) {
     const payload = e && e.payload;
     if (payload && typeof payload.message === "string") {
@@ -126,12 +139,12 @@ function makeWeft() {
 function makeConsole() {
   const line = (args) => args.map((a) => (typeof a === "string" ? a : show(a))).join(" ");
   return Object.freeze({
-    log: (...a) => host.log("info", line(a)),
-    info: (...a) => host.log("info", line(a)),
-    debug: (...a) => host.log("debug", line(a)),
-    trace: (...a) => host.log("trace", line(a)),
-    warn: (...a) => host.log("warn", line(a)),
-    error: (...a) => host.log("error", line(a)),
+    log: (...a) => host.log("info", wellFormed(line(a))),
+    info: (...a) => host.log("info", wellFormed(line(a))),
+    debug: (...a) => host.log("debug", wellFormed(line(a))),
+    trace: (...a) => host.log("trace", wellFormed(line(a))),
+    warn: (...a) => host.log("warn", wellFormed(line(a))),
+    error: (...a) => host.log("error", wellFormed(line(a))),
   });
 }
 
@@ -197,7 +210,17 @@ function makeCrypto() {
 
 // ---- showing values (for messages) -----------------------------------------
 
-function show(value, depth = 0, seen = new Set()) {
+// A short description of any value, for messages. Never throws: a value may
+// be a Proxy whose every trap throws, or have throwing getters.
+function show(value) {
+  try {
+    return showValue(value);
+  } catch {
+    return "[a value that cannot be shown]";
+  }
+}
+
+function showValue(value, depth = 0, seen = new Set()) {
   switch (typeof value) {
     case "string":
       return JSON.stringify(value.length > 200 ? value.slice(0, 200) + "..." : value);
@@ -221,16 +244,16 @@ function show(value, depth = 0, seen = new Set()) {
     if (typeof value.then === "function") return "Promise {}";
     if (value instanceof Map) return `Map(${value.size}) {...}`;
     if (value instanceof Set) {
-      const items = [...value].slice(0, 20).map((v) => show(v, depth + 1, seen));
+      const items = [...value].slice(0, 20).map((v) => showValue(v, depth + 1, seen));
       return `Set(${value.size}) {${items.join(", ")}${value.size > 20 ? ", ..." : ""}}`;
     }
     if (value instanceof Error) return `${value.name}: ${value.message}`;
     if (Array.isArray(value)) {
-      const items = value.slice(0, 20).map((v) => show(v, depth + 1, seen));
+      const items = value.slice(0, 20).map((v) => showValue(v, depth + 1, seen));
       return `[${items.join(", ")}${value.length > 20 ? ", ..." : ""}]`;
     }
     const keys = Object.keys(value);
-    const items = keys.slice(0, 20).map((k) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${show(value[k], depth + 1, seen)}`);
+    const items = keys.slice(0, 20).map((k) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${showValue(value[k], depth + 1, seen)}`);
     const ctor = value.constructor && value.constructor !== Object ? `${value.constructor.name} ` : "";
     return `${ctor}{${items.join(", ")}${keys.length > 20 ? ", ..." : ""}}`;
   } catch {
@@ -245,7 +268,8 @@ function show(value, depth = 0, seen = new Set()) {
 class NotJSON extends Error {}
 
 // The JSON text of `value`, or null if it is not JSON. Refuses what
-// JSON.stringify would drop or mangle silently.
+// JSON.stringify would drop or mangle silently. Never throws: a getter or a
+// Proxy trap that throws while the value is serialised makes it not JSON.
 function toJSONText(value) {
   if (value === undefined) return "null";
   try {
@@ -261,14 +285,14 @@ function toJSONText(value) {
     });
     return text === undefined ? null : text;
   } catch (e) {
-    if (e instanceof NotJSON || e instanceof TypeError) return null; // TypeError: cycles
-    throw e;
+    if (isOutOfMemory(e)) throw OUT_OF_MEMORY;
+    return null; // NotJSON, a TypeError (a cycle), or what a getter or trap threw
   }
 }
 
 function fail(kind, message) {
   // componentize-qjs: throwing a skill-error record from an export returns err.
-  return { kind, message };
+  return { kind: Object.prototype.hasOwnProperty.call(ERROR_CLASSES, kind) ? kind : "permanent", message: wellFormed(message) };
 }
 
 function escapeRegExp(s) {
@@ -356,7 +380,16 @@ const THREW_NULL = new Error(
 // host, which knows whether its memory cap refused the guest, then reports
 // memory_limit or, for a script's own `throw null`, a trap.
 function scriptFailure(e, stage, source, filename) {
-  if (e instanceof WeftError) return fail(e.kind, e.message);
+  try {
+    return describeFailure(e, stage, source, filename);
+  } catch {
+    // The thrown value's getters or Proxy traps threw while it was described.
+    return fail("permanent", `the script threw ${show(e)}, whose details cannot be read`);
+  }
+}
+
+function describeFailure(e, stage, source, filename) {
+  if (e instanceof WeftError) return fail(String(e.kind), String(e.message));
   if (isOutOfMemory(e)) return OUT_OF_MEMORY;
   if (e === null) return THREW_NULL;
   if (stage === "loading" && isScriptSyntaxError(e)) {
@@ -425,10 +458,16 @@ export function run(text) {
   } catch (e) {
     throw scriptFailure(e, "running", source, filename);
   }
-  if (value !== null && typeof value === "object" && typeof value.then === "function") {
+  let promise = false;
+  try {
+    promise = value !== null && typeof value === "object" && typeof value.then === "function";
+  } catch {
+    // A Proxy whose `get` trap throws: toJSONText refuses it below.
+  }
+  if (promise) {
     return `not JSON: ${show(value)} (run(input) returned a Promise: an async run is not supported, return the value itself)`;
   }
   const json = toJSONText(value);
   // Deliberately not JSON: the host reports a contract violation.
-  return json === null ? `not JSON: ${show(value)}` : json;
+  return wellFormed(json === null ? `not JSON: ${show(value)}` : json);
 }

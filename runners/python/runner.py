@@ -144,7 +144,9 @@ _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdi
 
 
 def _fail(kind, message):
-    return Err(SkillError(kind, message))
+    # What crosses to the host must be UTF-8: an exception's message may hold
+    # lone surrogates, which would otherwise abort the runner.
+    return Err(SkillError(kind, weft.utf8_safe(message)))
 
 
 def _short_repr(value):
@@ -229,12 +231,20 @@ def _call(source, filename, script_input):
         raise _fail(ErrorKind.PERMANENT, message) from None
 
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except MemoryError:
         raise
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # TypeError, ValueError, RecursionError, or a broken __iter__ or __eq__
         # Deliberately not JSON: the host reports a contract violation.
-        return f"not JSON: {_short_repr(value)}"
+        return weft.utf8_safe(f"not JSON: {_short_repr(value)}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        # JSON text is UTF-8, which cannot carry a lone surrogate: the host
+        # reports a contract violation.
+        bad = weft.utf8_safe(text[e.start : e.end])
+        return f"not JSON: the output holds a lone surrogate ({bad} at character {e.start}), which UTF-8 cannot carry"
+    return text
 
 
 class WitWorld(wit_world.WitWorld):

@@ -80,12 +80,23 @@ _KINDS = {
 }
 
 
+def utf8_safe(text):
+    """`text` as it can cross to the host, which takes UTF-8: a lone
+    surrogate (which a Python str may hold and UTF-8 cannot) is written as
+    its \\udXXX escape. Not exported to scripts."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def log(level, message):
     """Logs `message` at `level` ("trace", "debug", "info", "warn", "error")."""
     lvl = _LEVELS.get(str(level).lower())
     if lvl is None:
         raise ValueError(f"unknown log level {level!r}; use one of trace, debug, info, warn, error")
-    _host.log(lvl, str(message))
+    _host.log(lvl, utf8_safe(str(message)))
 
 
 def trace(message):
@@ -117,7 +128,7 @@ def call_tool(server, tool, arguments=None):
     when the call fails."""
     args = _json.dumps({} if arguments is None else arguments)
     try:
-        result = _host.call_tool(str(server), str(tool), args)
+        result = _host.call_tool(utf8_safe(str(server)), utf8_safe(str(tool)), args)
     except _Err as e:
         err = e.value
         raise _KINDS.get(err.kind, PermanentError)(err.message) from None

@@ -278,3 +278,34 @@ async fn a_schema_whose_checking_is_exponential_is_a_load_error() {
     assert!(took < Duration::from_secs(10) + MARGIN, "loading took {took:?}");
     host_is_unharmed().await;
 }
+
+/// wasmtime 48.0.11 fixed the pooling allocator's reset of a slot's memory
+/// skipping pages that were swapped out, so a previous instance's data could
+/// survive into the next. Here: one slot in the pool (so every instance
+/// reuses it), keep-resident on (as weft configures it: 4 MiB), and a guest
+/// that writes 12 MiB of a pattern, then a fresh instance that grows its
+/// memory the same way and looks for it, without writing.
+#[tokio::test]
+async fn a_fresh_instance_never_sees_what_the_previous_instance_wrote() {
+    use weft::sandbox::{Allocation, Sandbox, SandboxConfig};
+    let config = SandboxConfig {
+        cache_dir: Some(crate::support::root().join("target/test-cache")),
+        allocation: Allocation::Pooling { instances: 1 },
+    };
+    let sandbox = Sandbox::new(config).expect("a one-slot pool");
+    assert_eq!(sandbox.allocation(), Allocation::Pooling { instances: 1 }, "the pool was reserved");
+    let snoop = sandbox.load_file(&crate::support::fixture("memory-snoop")).await.unwrap();
+    let opts = with_limits(Limits { max_memory: 64 * Size::MIB, ..short(20_000) });
+    let run = |input: Value| {
+        let (snoop, opts) = (snoop.clone(), opts.clone());
+        async move { snoop.run(&input.to_string(), &opts).await.result.expect("memory-snoop runs") }
+    };
+    // The probe sees the pattern where it is: in the instance that wrote it.
+    let itself = run(json!({"write": 7, "read": 7, "mib": 12})).await;
+    assert!(itself["pages_with_pattern"].as_u64().unwrap() >= 12 * 16, "the probe works: {itself}");
+    for seed in 1..=5u64 {
+        run(json!({"write": seed, "mib": 12})).await;
+        let next = run(json!({"read": seed, "mib": 12})).await;
+        assert_eq!(next["pages_with_pattern"], 0, "round {seed}: the next instance saw the previous one's memory");
+    }
+}

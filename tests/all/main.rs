@@ -6,6 +6,7 @@
 mod support;
 mod workflow;
 
+mod attack;
 mod check;
 mod cli;
 mod demo;

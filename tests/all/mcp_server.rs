@@ -477,3 +477,64 @@ fn refuses_a_non_loopback_address_unless_allowed() {
         "{stderr}"
     );
 }
+
+/// One raw HTTP request to weft mcp: `POST /mcp` with an `initialize`
+/// request and the given extra headers; returns the status code and the
+/// response text.
+fn raw_post(url: &str, host: &str, extra: &[(&str, &str)]) -> (u16, String) {
+    let addr = url.trim_start_matches("http://").trim_end_matches("/mcp");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    .to_string();
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    // An SSE answer stays open until the server ends it; the status line is what matters.
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+        if response.windows(4).any(|w| w == b"\r\n\r\n") && response.len() > 64 {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+#[test]
+fn browser_pages_on_this_machine_may_connect_and_others_only_when_allowed() {
+    let (_server, url) = http_server(&["--http", "127.0.0.1:0", "--allow-origin", "https://agent.example"]);
+    let port = url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/mcp").to_string();
+    let host = format!("127.0.0.1:{port}");
+    for origin in
+        [format!("http://localhost:{port}"), format!("http://127.0.0.1:{port}"), "http://localhost:6274".into()]
+    {
+        let (code, text) = raw_post(&url, &host, &[("Origin", &origin)]);
+        assert_eq!(code, 200, "Origin {origin}: {text}");
+    }
+    let (code, text) = raw_post(&url, &host, &[("Origin", "https://agent.example")]);
+    assert_eq!(code, 200, "an allowed origin: {text}");
+    for origin in ["https://evil.example", "http://localhost.evil.example", "null"] {
+        let (code, _) = raw_post(&url, &host, &[("Origin", origin)]);
+        assert_eq!(code, 403, "Origin {origin} must be refused");
+    }
+    let (code, _) = raw_post(&url, "evil.example", &[]);
+    assert_eq!(code, 403, "a foreign Host is refused");
+    let (code, text) = raw_post(&url, &host, &[]);
+    assert_eq!(code, 200, "no Origin (not a browser): {text}");
+}

@@ -54,7 +54,10 @@ fn parse(path: &Path, granted: &Path) -> Case {
                     match pair {
                         ["--timeout", t] => case.limits.timeout = t.parse::<weft::domain::Span>().unwrap().get(),
                         ["--max-output", s] => case.limits.max_output = s.parse::<Size>().unwrap().bytes(),
+                        ["--max-memory", s] => case.limits.max_memory = s.parse::<Size>().unwrap().bytes(),
+                        ["--max-disk", s] => case.limits.max_disk = s.parse::<Size>().unwrap().bytes(),
                         ["--allow-read", d] => case.grants = std::mem::take(&mut case.grants).read_dir(*d),
+                        ["--allow-write", d] => case.grants = std::mem::take(&mut case.grants).write_dir(*d),
                         other => panic!("{}: unknown flags {other:?}", path.display()),
                     }
                 }
@@ -70,6 +73,7 @@ async fn check_all(lang_dir: &str, runner: &str) {
     let runner: Skill = sandbox().load_file(&fixture(runner)).await.unwrap();
     let granted = tempfile::tempdir().unwrap();
     std::fs::write(granted.path().join("hello.txt"), "hello\n").unwrap();
+    crate::support::mkfifo(&granted.path().join("fifo"));
     let granted_path = granted.path().canonicalize().unwrap();
     let dir = root().join("tests/scripts").join(lang_dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();

@@ -65,3 +65,9 @@ pub fn weft() -> std::process::Command {
 /// Generous slack over a timeout for a loaded CI machine; the point is that
 /// the run ends near its deadline, not how fast (speed is for `make bench`).
 pub const MARGIN: Duration = Duration::from_secs(3);
+
+/// Makes a FIFO (a named pipe) at `path`.
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}

@@ -13,15 +13,45 @@ pub(crate) struct InputArgs {
     pub(crate) input: String,
 }
 
+/// The input is over the size limit; found while reading, before it is read whole.
+#[derive(Debug, thiserror::Error)]
+#[error("the input is {size}, over the limit of {}{}", Size(*.max), flag.map(|f| format!("; {f} raises it")).unwrap_or_default())]
+pub(crate) struct InputTooLarge {
+    /// How large it is (`more than N` when read from a stream).
+    size: String,
+    /// The limit.
+    pub(crate) max: u64,
+    /// The flag that raises it, if any.
+    flag: Option<&'static str>,
+}
+
 impl InputArgs {
-    /// The input as JSON text, checked to be JSON.
-    pub(crate) fn read(&self) -> anyhow::Result<String> {
+    /// The input as JSON text, checked to be JSON and to be at most `max`
+    /// bytes: a larger one is refused as soon as that is known (from the
+    /// file's size, or after `max` bytes of stdin), never read whole.
+    /// `flag` names the option that raises the limit.
+    pub(crate) fn read(&self, max: u64, flag: Option<&'static str>) -> anyhow::Result<String> {
+        let too_large = |size: String| InputTooLarge { size, max, flag };
+        let capped = |r: &mut dyn Read, what: &str| -> anyhow::Result<String> {
+            let mut bytes = Vec::new();
+            r.take(max.saturating_add(1)).read_to_end(&mut bytes).with_context(|| format!("cannot read {what}"))?;
+            if bytes.len() as u64 > max {
+                return Err(too_large(format!("more than {}", Size(max))).into());
+            }
+            String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{what} is not UTF-8 text"))
+        };
         let text = if self.input == "@-" {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("cannot read the input from stdin")?;
-            s
+            capped(&mut std::io::stdin().lock(), "the input from stdin")?
         } else if let Some(path) = self.input.strip_prefix('@') {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read the input file `{path}`"))?
+            let mut file = std::fs::File::open(path).with_context(|| format!("cannot read the input file `{path}`"))?;
+            if let Ok(meta) = file.metadata()
+                && meta.len() > max
+            {
+                return Err(too_large(Size(meta.len()).to_string()).into());
+            }
+            capped(&mut file, &format!("the input file `{path}`"))?
+        } else if self.input.len() as u64 > max {
+            return Err(too_large(Size(self.input.len() as u64).to_string()).into());
         } else {
             self.input.clone()
         };
@@ -59,9 +89,18 @@ pub(crate) struct LimitArgs {
     /// Host log messages kept; a line that does not fit is dropped whole and counted [default: 1MiB].
     #[arg(long, value_name = "SIZE")]
     max_log: Option<Size>,
+    /// Bytes the guest may write to files in its granted directories; past it the run ends as
+    /// output_limit [default: 1GiB].
+    #[arg(long, value_name = "SIZE")]
+    max_disk: Option<Size>,
 }
 
 impl LimitArgs {
+    /// The largest input these limits accept, before they are checked.
+    pub(crate) fn max_input(&self) -> u64 {
+        self.max_input.map_or(Limits::default().max_input, Size::bytes)
+    }
+
     pub(crate) fn limits(&self) -> anyhow::Result<Limits> {
         let o = LimitOverrides {
             timeout: self.timeout,
@@ -73,6 +112,7 @@ impl LimitArgs {
             max_stdout: self.max_stdio,
             max_stderr: self.max_stdio,
             max_log: self.max_log,
+            max_disk: self.max_disk,
         };
         Limits::default().apply(&o).context("bad limit flag")
     }

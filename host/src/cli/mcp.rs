@@ -3,6 +3,7 @@
 
 use super::Exit;
 use super::args::InputArgs;
+use super::out;
 use super::workflow::load_workflow;
 use crate::domain::{OutcomeKind, Size, Span};
 use crate::engine::plan::{ScopePlan, StepKind, did_you_mean, unknown_server};
@@ -32,6 +33,11 @@ pub(crate) struct McpArgs {
     /// the address can run code in the sandbox.
     #[arg(long, requires = "http")]
     allow_remote: bool,
+    /// Also accept requests from browser pages of this origin (`scheme://host[:port]`, a port of
+    /// `*` for any; repeatable). Pages served from this machine (localhost, 127.0.0.1, [::1]) are
+    /// accepted on a loopback address without it; any other Origin is refused.
+    #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
+    allow_origins: Vec<String>,
     /// Expose every skill component (`*.wasm`) in DIR, each as a tool of its own.
     #[arg(long, value_name = "DIR")]
     skills: Option<PathBuf>,
@@ -93,7 +99,8 @@ fn tool_steps(prefix: &str, scope: &ScopePlan, out: &mut Vec<(String, String, St
 }
 
 async fn tools(args: ToolsArgs) -> anyhow::Result<u8> {
-    let input: serde_json::Value = serde_json::from_str(&args.input.read()?)?;
+    let max_input = crate::domain::Limits::default().max_input;
+    let input: serde_json::Value = serde_json::from_str(&args.input.read(max_input, None)?)?;
     let sandbox = Sandbox::new(SandboxConfig::default())?;
     let wf = load_workflow(&sandbox, &args.spec, args.json).await?;
     if wf.spec.servers.is_empty() {
@@ -155,21 +162,21 @@ async fn tools(args: ToolsArgs) -> anyhow::Result<u8> {
                 (n.clone(), v)
             })
             .collect();
-        println!("{}", json!({"ok": problems.is_empty(), "servers": servers, "problems": problems}));
+        out::json_line(&json!({"ok": problems.is_empty(), "servers": servers, "problems": problems}))?;
     } else {
         for (name, r) in &listed {
             let Ok(tools) = r else { continue };
-            println!("{name}: {} tool(s)", tools.len());
+            outln!("{name}: {} tool(s)", tools.len())?;
             let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(0);
             for t in tools {
-                println!("  {:width$}  {}", t.name, summary(t.description.as_deref().unwrap_or_default()));
+                outln!("  {:width$}  {}", t.name, summary(t.description.as_deref().unwrap_or_default()))?;
             }
         }
         for p in &problems {
-            eprintln!("error: {p}");
+            errln!("error: {p}");
         }
         if problems.is_empty() && !steps.is_empty() {
-            eprintln!("ok: every tool step names a tool its server offers");
+            errln!("ok: every tool step names a tool its server offers");
         }
     }
     Ok(if problems.is_empty() { 0 } else { Exit::FAILED })
@@ -235,6 +242,9 @@ async fn serve(args: McpArgs) -> anyhow::Result<u8> {
         deadline: args.max_deadline.get(),
     };
     ceilings.check()?;
+    for origin in &args.allow_origins {
+        crate::mcp::server::check_origin(origin).map_err(|e| anyhow::anyhow!("--allow-origin {e}"))?;
+    }
     // Refuse a bad address before the (possibly slow) loading.
     let http = match &args.http {
         Some(text) => {
@@ -250,31 +260,31 @@ async fn serve(args: McpArgs) -> anyhow::Result<u8> {
     let sandbox = Sandbox::new(SandboxConfig::default())?;
     let server = WeftMcp::start(sandbox, config).await?;
     for w in server.warnings() {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let names: Vec<&str> = server.tools().iter().map(|t| t.name.as_ref()).collect();
-    eprintln!("weft mcp: {} tools: {}", names.len(), names.join(", "));
+    errln!("weft mcp: {} tools: {}", names.len(), names.join(", "));
     match http {
         None => {
-            eprintln!("weft mcp: serving MCP on stdin/stdout");
+            errln!("weft mcp: serving MCP on stdin/stdout");
             serve_stdio(server).await?;
         }
         Some(addr) => {
             let bound = HttpServer::bind(addr, args.allow_remote).await?;
             if !bound.local_addr().ip().is_loopback() {
-                eprintln!(
+                errln!(
                     "warning: serving on {} with no authentication: anyone who can reach it can run code in the sandbox",
                     bound.local_addr()
                 );
             }
-            eprintln!("weft mcp: listening on http://{}/mcp", bound.local_addr());
+            errln!("weft mcp: listening on http://{}/mcp", bound.local_addr());
             let shutdown = CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
                 shutdown_signal().await;
                 trigger.cancel();
             });
-            bound.serve(server, shutdown).await?;
+            bound.serve(server, shutdown, &args.allow_origins).await?;
         }
     }
     Ok(0)

@@ -2,8 +2,11 @@
 //! the one place that prints errors and picks the exit code.
 //!
 //! Exit codes: 0 success, 1 the skill or workflow failed, 2 usage errors,
-//! spec errors and components that cannot be loaded.
+//! spec errors and components that cannot be loaded, 141 stdout was closed
+//! before weft had written everything (see [`out`]).
 
+#[macro_use]
+mod out;
 mod args;
 mod mcp;
 mod progress;
@@ -71,13 +74,19 @@ impl Exit {
     pub(crate) const USAGE: u8 = 2;
 }
 
+/// How long, once a command has finished, weft waits for work still on the
+/// async runtime's blocking threads. A guest's file operation can hang there
+/// past the run that made it (the run itself ended at its deadline): the
+/// process does not wait for it.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(Exit::USAGE);
         }
     };
@@ -95,20 +104,34 @@ pub fn main() -> ExitCode {
             Command::Mcp(args) => mcp::run(args).await,
         }
     });
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            if let Some(exit) = err.downcast_ref::<Exit>() {
-                if !exit.message.is_empty() {
-                    eprintln!("error: {}", exit.message);
-                }
-                return ExitCode::from(exit.code);
-            }
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::from(Exit::USAGE)
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    exit_code(result)
+}
+
+/// The one place that turns a command's result into an exit code and prints
+/// its error, with the chain of causes.
+fn exit_code(result: anyhow::Result<u8>) -> ExitCode {
+    let err = match result {
+        Ok(code) => return ExitCode::from(code),
+        Err(err) => err,
+    };
+    if let Some(exit) = err.downcast_ref::<Exit>() {
+        if !exit.message.is_empty() {
+            errln!("error: {}", exit.message);
         }
+        return ExitCode::from(exit.code);
     }
+    // The reader of stdout went away (`weft runs --json | head -1`): what
+    // weft did is done (a run is journaled before it is printed), and there
+    // is nobody to tell.
+    if let Some(closed) = err.chain().find_map(|c| c.downcast_ref::<out::StdoutError>())
+        && closed.is_closed()
+    {
+        return ExitCode::from(out::CLOSED_STDOUT);
+    }
+    errln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        errln!("  caused by: {cause}");
+    }
+    ExitCode::from(Exit::USAGE)
 }

@@ -135,11 +135,12 @@ impl Progress {
         Progress { tty, multi, bars: Mutex::new(HashMap::new()), tally: Mutex::new(tally), summary }
     }
 
+    /// Prints a line above the spinners; guest text in it is escaped.
     fn line(&self, text: String) {
         if self.tty {
-            let _ = self.multi.println(text);
+            let _ = self.multi.println(super::out::safe(&text));
         } else {
-            eprintln!("{text}");
+            errln!("{text}");
         }
     }
 
@@ -169,7 +170,11 @@ impl Progress {
                 }
             }
             Event::AttemptFailed { step, attempt, failure } => {
-                let text = format!("attempt {attempt} failed: {}: {}", failure.kind, first_line(&failure.message));
+                let text = format!(
+                    "attempt {attempt} failed: {}: {}",
+                    failure.kind,
+                    super::out::safe(first_line(&failure.message))
+                );
                 match bars.get(step) {
                     Some(bar) => bar.set_message(text),
                     None => self.line(format!("  failed    {step} {text}")),

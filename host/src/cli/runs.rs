@@ -2,6 +2,7 @@
 //! resuming interrupted runs from the journal.
 
 use super::Exit;
+use super::out;
 use super::progress::Progress;
 use super::workflow::{print_run_report, sandbox};
 use crate::distributed::{QueueDispatch, rebuild, upload_files};
@@ -118,20 +119,20 @@ pub(crate) async fn runs(args: RunsArgs, db: &DbArgs) -> anyhow::Result<u8> {
         None => {
             let list = journal.list(args.limit).await?;
             if args.json {
-                println!("{}", serde_json::to_string(&list)?);
+                out::json_line(&list)?;
             } else if list.is_empty() {
-                eprintln!("no runs yet");
+                errln!("no runs yet");
             } else {
-                println!("{:32}  {:10}  {:20}  {:>9}  workflow", "run", "status", "started", "duration");
+                outln!("{:32}  {:10}  {:20}  {:>9}  workflow", "run", "status", "started", "duration")?;
                 for r in list {
-                    println!(
+                    outln!(
                         "{:32}  {:10}  {:20}  {:>9}  {}",
                         r.id,
                         r.status,
                         fmt_time(r.started_ms),
                         fmt_duration(r.started_ms, r.finished_ms),
                         r.workflow
-                    );
+                    )?;
                 }
             }
             Ok(0)
@@ -153,20 +154,20 @@ pub(crate) async fn runs(args: RunsArgs, db: &DbArgs) -> anyhow::Result<u8> {
                         .map(|(step, attempt, worker)| json!({"step": step, "attempt": attempt, "worker": worker}))
                         .collect();
                 }
-                println!("{shown}");
+                out::json_line(&shown)?;
             } else {
-                eprintln!("events:");
+                errln!("events:");
                 let start = run.records.first().map_or(0, |r| r.at_ms);
                 for r in &run.records {
-                    eprintln!("  +{:>7} ms  {}", r.at_ms.saturating_sub(start), describe(r));
+                    errln!("  +{:>7} ms  {}", r.at_ms.saturating_sub(start), describe(r));
                 }
                 if !workers.is_empty() {
-                    eprintln!("attempts run by workers:");
+                    errln!("attempts run by workers:");
                     for (step, attempt, worker) in &workers {
-                        eprintln!("  {step} #{attempt}  {worker}");
+                        errln!("  {step} #{attempt}  {worker}");
                     }
                 }
-                print_run_report(&report, false);
+                print_run_report(&report, false)?;
             }
             Ok(0)
         }
@@ -250,12 +251,14 @@ pub(crate) async fn run_journaled(
     if let (true, Some(pg), Some(files)) = (detach, &db.postgres, &files) {
         pg.detach(&meta.id, files).await?;
         if json_out {
-            println!("{}", serde_json::json!({"run_id": meta.id, "status": "submitted"}));
+            out::json_line(&serde_json::json!({"run_id": meta.id, "status": "submitted"}))?;
         } else {
-            println!("{}", meta.id);
-            eprintln!(
+            outln!("{}", meta.id)?;
+            errln!(
                 "submitted run {} of {}: a `weft worker` will run it; `weft runs show {}` follows it",
-                meta.id, meta.workflow, meta.id
+                meta.id,
+                meta.workflow,
+                meta.id
             );
         }
         return Ok(0);
@@ -299,7 +302,7 @@ async fn execute(
     let mut log = earlier;
     log.extend(memory.records());
     let report = Report::from_log(&outcome.run_id, &log);
-    print_run_report(&report, json_out);
+    print_run_report(&report, json_out)?;
     Ok(if outcome.status == RunStatus::Succeeded { 0 } else { Exit::FAILED })
 }
 
@@ -372,7 +375,7 @@ async fn workflow_from_spec(
         Some(p) if Path::new(p).exists() => SpecSource::read(Path::new(p)).map_err(|e| anyhow::anyhow!("{e}"))?,
         Some(p) => {
             let dir = Path::new(p).parent().unwrap_or(Path::new("."));
-            eprintln!("note: {p} is gone; resuming from the spec text recorded with the run");
+            errln!("note: {p} is gone; resuming from the spec text recorded with the run");
             let mut s = SpecSource::inline(&stored.meta.spec_text, dir);
             s.name = p.clone();
             s
@@ -382,7 +385,7 @@ async fn workflow_from_spec(
     let wf = match Workflow::check(sandbox, source).await {
         Ok(wf) => wf,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return Err(Exit { code: Exit::USAGE, message: format!("the spec of run {id} no longer checks") }.into());
         }
     };
@@ -412,15 +415,15 @@ async fn workflow_on_postgres(
             Ok(wf) if wf.digest == stored.meta.spec_digest || force => return Ok(wf),
             Ok(_) => return Err(changed(id)),
             Err(e) if force => {
-                eprintln!("{e}");
+                errln!("{e}");
                 return Err(
                     Exit { code: Exit::USAGE, message: format!("the spec of run {id} no longer checks") }.into()
                 );
             }
-            Err(_) => eprintln!("note: {p} no longer checks here; resuming from the files recorded with the run"),
+            Err(_) => errln!("note: {p} no longer checks here; resuming from the files recorded with the run"),
         }
     } else {
-        eprintln!("note: the spec is not here; resuming from the files recorded with the run");
+        errln!("note: the spec is not here; resuming from the files recorded with the run");
     }
     let dir = std::env::temp_dir().join(format!("weft-resume-{id}-{}", std::process::id()));
     rebuild(pg, sandbox, &stored.meta, &dir)
@@ -460,10 +463,10 @@ async fn requeue(pg: &PostgresJournal, stored: StoredRun, args: &ResumeArgs) -> 
     }
     pg.wake_workers().await?;
     if args.json {
-        println!("{}", json!({"run_id": id, "status": "submitted"}));
+        out::json_line(&json!({"run_id": id, "status": "submitted"}))?;
     } else {
-        println!("{id}");
-        eprintln!("queued run {id} again: a `weft worker` will resume it; `weft runs show {id}` follows it");
+        outln!("{id}")?;
+        errln!("queued run {id} again: a `weft worker` will resume it; `weft runs show {id}` follows it");
     }
     Ok(0)
 }

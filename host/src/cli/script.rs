@@ -3,6 +3,7 @@
 
 use super::Exit;
 use super::args::{GrantArgs, InputArgs, LimitArgs};
+use super::out;
 use super::skill::print_report;
 use crate::sandbox::{RunOptions, Sandbox, SandboxConfig};
 use crate::scripts::{Language, load_runner, runner_input};
@@ -52,16 +53,19 @@ pub(crate) async fn run(cmd: ScriptCommand) -> anyhow::Result<u8> {
     };
     let source =
         std::fs::read_to_string(&file).with_context(|| format!("cannot read the script {}", file.display()))?;
-    let input: serde_json::Value = serde_json::from_str(&input.read()?)?;
+    let input: serde_json::Value = match super::skill::read_input(&input, &limits, json)? {
+        Ok(text) => serde_json::from_str(&text)?,
+        Err(code) => return Ok(code),
+    };
     let opts = RunOptions { limits: limits.limits()?, grants: grants.grants()?, tools: None };
     let sandbox = Sandbox::new(SandboxConfig::one_shot())?;
     let runner = load_runner(&sandbox, lang).await.map_err(|e| {
         if json {
-            println!("{}", json!({"status": "error", "error": {"kind": "load", "message": e.to_string()}}));
+            let _ = out::json_line(&json!({"status": "error", "error": {"kind": "load", "message": e.to_string()}}));
         }
         Exit { code: Exit::USAGE, message: e.to_string() }
     })?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "script".into());
     let report = runner.run(&runner_input(&source, &input, &name), &opts).await;
-    Ok(print_report(&report, json))
+    Ok(print_report(&report, json)?)
 }

@@ -2,6 +2,7 @@
 //! isolation — and prints a pass/fail table.
 
 use super::Exit;
+use super::out;
 use super::workflow::{load_workflow, sandbox};
 use crate::engine::SystemClock;
 use crate::engine::testing::{ScenarioResult, run_scenario};
@@ -37,30 +38,30 @@ pub(crate) async fn run(args: TestArgs) -> anyhow::Result<u8> {
     let mut results: Vec<ScenarioResult> = Vec::new();
     for (name, scenario) in scenarios {
         if !args.json {
-            eprintln!("  running {name}…");
+            errln!("  running {name}…");
         }
         results.push(run_scenario(wf.clone(), name, scenario, Arc::new(SystemClock)).await);
     }
     let failed = results.iter().filter(|r| !r.passed).count();
     if args.json {
-        println!("{}", json!({"workflow": wf.spec.name, "passed": failed == 0, "scenarios": results}));
+        out::json_line(&json!({"workflow": wf.spec.name, "passed": failed == 0, "scenarios": results}))?;
     } else {
         let width = results.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
-        println!("{:width$}  {:6}  {:10}  {:>8}  description", "scenario", "result", "run", "time");
+        outln!("{:width$}  {:6}  {:10}  {:>8}  description", "scenario", "result", "run", "time")?;
         for r in &results {
             let desc = wf.spec.scenarios.get(&r.name).and_then(|s| s.description.clone()).unwrap_or_default();
-            println!(
+            outln!(
                 "{:width$}  {:6}  {:10}  {:>6} ms  {desc}",
                 r.name,
                 if r.passed { "pass" } else { "FAIL" },
                 r.report.status,
                 r.duration_ms
-            );
+            )?;
             for p in &r.problems {
-                println!("{:width$}    - {p}", "");
+                outln!("{:width$}    - {p}", "")?;
             }
         }
-        println!("\n{} of {} scenario(s) passed", results.len() - failed, results.len());
+        outln!("\n{} of {} scenario(s) passed", results.len() - failed, results.len())?;
     }
     Ok(if failed == 0 { 0 } else { Exit::FAILED })
 }

@@ -60,10 +60,10 @@ pub(crate) async fn run(args: WorkerArgs, db: &DbArgs) -> anyhow::Result<u8> {
     }
     let worker = Worker::new(pg, sandbox, args.concurrency, args.name, Some(args.lease.get()));
     let name = worker.id().to_string();
-    let worker = Arc::new(worker.with_log(Arc::new(move |line: &str| eprintln!("weft worker {name}: {line}"))));
-    eprintln!("weft worker {}: running up to {} attempts at once", worker.id(), args.concurrency);
+    let worker = Arc::new(worker.with_log(Arc::new(move |line: &str| errln!("weft worker {name}: {line}"))));
+    errln!("weft worker {}: running up to {} attempts at once", worker.id(), args.concurrency);
     let stats = worker.clone().run(stop.cancelled_owned(), args.grace.get()).await;
-    eprintln!(
+    errln!(
         "weft worker {}: stopped after {} attempt(s) and {} run(s); {} attempt(s) and {} run(s) handed back",
         worker.id(),
         stats.attempts,

@@ -2,6 +2,7 @@
 
 use super::Exit;
 use super::args::InputArgs;
+use super::out;
 use crate::domain::OutcomeKind;
 use crate::domain::events::Report;
 use crate::engine::SpecErrors;
@@ -37,6 +38,9 @@ pub(crate) struct RunArgs {
     /// declared in the spec. Repeatable.
     #[arg(long = "server-down", value_name = "SERVER")]
     down: Vec<String>,
+    /// Largest run input accepted; a larger one is refused before it is read whole [default: 16MiB].
+    #[arg(long, value_name = "SIZE")]
+    max_input: Option<crate::domain::Size>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,17 +81,17 @@ pub(crate) async fn load_workflow(sandbox: &Sandbox, spec: &Path, json: bool) ->
         Ok(wf) => {
             if !json {
                 for w in &wf.warnings {
-                    eprintln!("{w}");
+                    errln!("{w}");
                 }
             }
             Ok(wf)
         }
         Err(SpecErrors(diags)) => {
             if json {
-                println!("{}", json!({"ok": false, "diagnostics": diags}));
+                out::json_line(&json!({"ok": false, "diagnostics": diags}))?;
             } else {
                 for d in &diags {
-                    eprintln!("{d}");
+                    errln!("{d}");
                 }
             }
             let n = diags.iter().filter(|d| d.severity == Severity::Error).count();
@@ -97,7 +101,8 @@ pub(crate) async fn load_workflow(sandbox: &Sandbox, spec: &Path, json: bool) ->
 }
 
 pub(crate) async fn run(args: RunArgs, db: &super::runs::DbArgs) -> anyhow::Result<u8> {
-    let input: serde_json::Value = serde_json::from_str(&args.input.read()?)?;
+    let max_input = args.max_input.map_or(crate::domain::Limits::default().max_input, crate::domain::Size::bytes);
+    let input: serde_json::Value = serde_json::from_str(&args.input.read(max_input, Some("--max-input"))?)?;
     let faults = args.faults.iter().map(|f| parse_fault(f)).collect::<anyhow::Result<Vec<_>>>()?;
     let db = db.open().await?;
     let sandbox = sandbox()?;
@@ -129,14 +134,13 @@ fn rehearsal_targets_exist(wf: &Workflow, faults: &[String], down: &[String]) ->
 }
 
 /// Prints a run report: one JSON object, or a table and the output.
-pub(crate) fn print_run_report(report: &Report, json: bool) {
+pub(crate) fn print_run_report(report: &Report, json: bool) -> Result<(), out::StdoutError> {
     if json {
-        println!("{}", serde_json::to_string(report).unwrap_or_default());
-        return;
+        return out::json_line(report);
     }
     let width = report.steps.keys().map(String::len).max().unwrap_or(4).max(4);
-    eprintln!();
-    eprintln!("{:width$}  {:9}  {:>8}  {:>9}  recovery", "step", "status", "attempts", "duration");
+    errln!();
+    errln!("{:width$}  {:9}  {:>8}  {:>9}  recovery", "step", "status", "attempts", "duration");
     for (path, s) in &report.steps {
         let recovery: Vec<String> = s
             .recovery
@@ -151,19 +155,25 @@ pub(crate) fn print_run_report(report: &Report, json: bool) {
                 crate::domain::events::Recovery::Continued { kind, .. } => format!("continued without it ({kind})"),
             })
             .collect();
-        eprintln!("{path:width$}  {:9}  {:>8}  {:>6} ms  {}", s.status, s.attempts, s.duration_ms, recovery.join("; "));
+        errln!("{path:width$}  {:9}  {:>8}  {:>6} ms  {}", s.status, s.attempts, s.duration_ms, recovery.join("; "));
     }
-    eprintln!();
+    errln!();
     match &report.error {
         None => {
-            eprintln!("run {} of {}: {}", report.run_id, report.workflow, report.status);
-            println!("{}", serde_json::to_string_pretty(&report.output).unwrap_or_default());
+            errln!("run {} of {}: {}", report.run_id, report.workflow, report.status);
+            out::json_pretty(&report.output)?;
         }
         Some(e) => {
             let at = if e.step.is_empty() { String::new() } else { format!(" at step `{}`", e.step) };
-            eprintln!("run {} of {}: failed{at}: {}: {}", report.run_id, report.workflow, e.kind, e.message);
+            errln!(
+                "run {} of {}: failed{at}: {}: {}",
+                report.run_id,
+                report.workflow,
+                e.kind,
+                out::indented(&e.message, "    ")
+            );
             if let Some(s) = report.steps.get(&e.step) {
-                eprintln!(
+                errln!(
                     "  after {} attempt(s){}",
                     s.attempts,
                     if s.recovery.is_empty() { "; no recovery was configured" } else { "" }
@@ -171,6 +181,7 @@ pub(crate) fn print_run_report(report: &Report, json: bool) {
             }
         }
     }
+    Ok(())
 }
 
 fn describe_step(prefix: &str, name: &str, step: &StepPlan, dir: &Path, out: &mut Vec<serde_json::Value>) {
@@ -206,6 +217,7 @@ fn describe_step(prefix: &str, name: &str, step: &StepPlan, dir: &Path, out: &mu
         "grants": grants,
         "timeout": crate::domain::Span(step.limits.timeout).to_string(),
         "max_memory": crate::domain::Size(step.limits.max_memory).to_string(),
+        "max_disk": (!g.write.is_empty()).then(|| crate::domain::Size(step.limits.max_disk).to_string()),
         "retry": (step.retry.max_attempts > 1).then(|| format!("{} attempts on {}", step.retry.max_attempts,
             step.retry.retry_on.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))),
         "on_failure": match (&step.fallback, step.on_failure) {
@@ -230,32 +242,33 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<u8> {
         describe_step("", n, s, &dir, &mut steps);
     }
     if args.json {
-        println!("{}", json!({"ok": true, "workflow": wf.spec.name, "diagnostics": wf.warnings, "steps": steps}));
+        out::json_line(&json!({"ok": true, "workflow": wf.spec.name, "diagnostics": wf.warnings, "steps": steps}))?;
     } else {
         for s in &steps {
             let grants = s["grants"]
                 .as_array()
                 .map(|g| g.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
-            eprintln!(
-                "  {:24} {}{}; timeout {}, memory {}; grants: {}; on failure: {}{}",
+            errln!(
+                "  {:24} {}{}; timeout {}, memory {}{}; grants: {}; on failure: {}{}",
                 s["step"].as_str().unwrap_or_default(),
                 s["runs"].as_str().unwrap_or_default(),
                 s["for_each"].as_str().map(|f| format!(", for each of `{f}`")).unwrap_or_default(),
                 s["timeout"].as_str().unwrap_or_default(),
                 s["max_memory"].as_str().unwrap_or_default(),
+                s["max_disk"].as_str().map(|d| format!(", disk writes {d}")).unwrap_or_default(),
                 if grants.is_empty() { "none".to_string() } else { grants },
                 s["on_failure"].as_str().unwrap_or_default(),
                 s["retry"].as_str().map(|r| format!("; retry: {r}")).unwrap_or_default(),
             );
         }
-        println!("ok: {} ({} step(s)) is valid", args.spec.display(), steps.len());
+        outln!("ok: {} ({} step(s)) is valid", args.spec.display(), steps.len())?;
     }
     Ok(0)
 }
 
 /// Prints the JSON Schema of the spec format.
 pub(crate) fn schema() -> anyhow::Result<u8> {
-    println!("{}", serde_json::to_string_pretty(&crate::domain::spec::json_schema())?);
+    out::json_pretty(&crate::domain::spec::json_schema())?;
     Ok(0)
 }

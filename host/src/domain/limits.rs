@@ -31,6 +31,9 @@ pub struct Limits {
     pub max_stderr: u64,
     /// Bytes of host `log` messages kept; the rest are counted and dropped. Default: 1MiB.
     pub max_log: u64,
+    /// Bytes the guest may write to files in its granted directories; a
+    /// write past it ends the run as `output_limit`. Default: 1GiB.
+    pub max_disk: u64,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             max_stdout: Size::MIB,
             max_stderr: Size::MIB,
             max_log: Size::MIB,
+            max_disk: Size::GIB,
         }
     }
 }
@@ -94,6 +98,11 @@ pub struct LimitOverrides {
     /// Example: `max_log = "256KiB"`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_log: Option<Size>,
+    /// Bytes the step may write to files in its granted directories, per
+    /// attempt; past it the attempt ends as `output_limit`.
+    /// Example: `max_disk = "100MiB"`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_disk: Option<Size>,
 }
 
 impl LimitOverrides {
@@ -109,6 +118,7 @@ impl LimitOverrides {
             max_stdout: self.max_stdout.or(lower.max_stdout),
             max_stderr: self.max_stderr.or(lower.max_stderr),
             max_log: self.max_log.or(lower.max_log),
+            max_disk: self.max_disk.or(lower.max_disk),
         }
     }
 }
@@ -144,6 +154,7 @@ impl Limits {
             max_stdout: o.max_stdout.map_or(self.max_stdout, Size::bytes),
             max_stderr: o.max_stderr.map_or(self.max_stderr, Size::bytes),
             max_log: o.max_log.map_or(self.max_log, Size::bytes),
+            max_disk: o.max_disk.map_or(self.max_disk, Size::bytes),
         };
         l.check()?;
         Ok(l)
@@ -190,6 +201,7 @@ impl Limits {
             max_stdout: self.max_stdout.min(ceiling.max_stdout),
             max_stderr: self.max_stderr.min(ceiling.max_stderr),
             max_log: self.max_log.min(ceiling.max_log),
+            max_disk: self.max_disk.min(ceiling.max_disk),
         }
     }
 }

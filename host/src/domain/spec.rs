@@ -245,6 +245,11 @@ pub struct RunLimits {
     /// Example: `concurrency = 4`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// Elements one fan-out may have; a `for_each` list longer than this
+    /// fails its step before any element runs. Default: 10000.
+    /// Example: `max_items = 50_000`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u32>,
 }
 
 impl RunLimits {
@@ -422,6 +427,11 @@ pub struct StepSpec {
     /// Example: `concurrency = 4`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// Elements this fan-out may have; a longer `for_each` list fails the
+    /// step before any element runs. Default: the run's `max_items`.
+    /// Example: `max_items = 100`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u32>,
     /// Whether one element's failure fails a fan-out step. Default: `fail`.
     /// Example: `item_failure = "continue"`
     #[serde(default, skip_serializing_if = "Option::is_none")]

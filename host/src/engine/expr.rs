@@ -47,13 +47,14 @@ pub enum ExprError {
     },
 }
 
-/// The variables an expression sees.
+/// The variables an expression sees. Cheap to clone: the input and the
+/// finished steps are shared (a fan-out makes one scope per element).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     /// `input`: the run's (or the group's) input.
-    pub input: Value,
+    pub input: Arc<Value>,
     /// `steps`: `{NAME: {"output": ..., "status": ..., "error": ...}}` of finished steps.
-    pub steps: serde_json::Map<String, Value>,
+    pub steps: Arc<serde_json::Map<String, Value>>,
     /// `item` and `index` inside a fan-out.
     pub item: Option<(Value, usize)>,
     /// `iteration` (0-based) and `previous` (last iteration's `steps`) inside a loop.
@@ -151,7 +152,7 @@ impl Expression {
             Ok::<_, ExprError>(())
         };
         bind(&mut ctx, "input", &scope.input)?;
-        bind(&mut ctx, "steps", &Value::Object(scope.steps.clone()))?;
+        ctx.add_variable_from_value("steps", map_to_cel(&scope.steps));
         if let Some((item, index)) = &scope.item {
             bind(&mut ctx, "item", item)?;
             bind(&mut ctx, "index", &Value::from(*index))?;
@@ -189,12 +190,13 @@ fn to_cel(v: &Value) -> cel::Value {
         },
         Value::String(s) => cel::Value::String(Arc::new(s.clone())),
         Value::Array(a) => cel::Value::List(Arc::new(a.iter().map(to_cel).collect())),
-        Value::Object(o) => {
-            let map: std::collections::HashMap<String, cel::Value> =
-                o.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
-            cel::Value::from(map)
-        }
+        Value::Object(o) => map_to_cel(o),
     }
+}
+
+fn map_to_cel(o: &serde_json::Map<String, Value>) -> cel::Value {
+    let map: std::collections::HashMap<String, cel::Value> = o.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+    cel::Value::from(map)
 }
 
 fn walk<'a>(e: &'a IdedExpr, f: &mut impl FnMut(&'a Expr)) {
@@ -336,7 +338,7 @@ mod tests {
     fn scope() -> Scope {
         let mut steps = serde_json::Map::new();
         steps.insert("fetch".into(), json!({"output": {"body": "hello world", "n": 2}, "status": "succeeded"}));
-        Scope { input: json!({"repo": "/src", "limit": 3}), steps, ..Scope::default() }
+        Scope { input: Arc::new(json!({"repo": "/src", "limit": 3})), steps: Arc::new(steps), ..Scope::default() }
     }
 
     #[test]

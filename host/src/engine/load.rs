@@ -109,12 +109,34 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The largest spec weft reads: a spec is steps and mappings, and data
+/// belongs in the run's input.
+pub const MAX_SPEC_BYTES: u64 = 4 * crate::domain::Size::MIB;
+
+fn too_large(name: &str, size: Option<u64>) -> SpecErrors {
+    let size = match size {
+        Some(n) => format!("{}", crate::domain::Size(n)),
+        None => format!("more than {}", crate::domain::Size(MAX_SPEC_BYTES)),
+    };
+    SpecErrors(vec![Diagnostic {
+        severity: Severity::Error,
+        file: name.to_string(),
+        line: None,
+        column: None,
+        at: String::new(),
+        message: format!("the spec is {size}, over the limit of {} for a spec", crate::domain::Size(MAX_SPEC_BYTES)),
+        help: Some("keep data out of the spec: pass it as the run's input (--input @FILE)".into()),
+    }])
+}
+
 impl SpecSource {
     /// Reads a spec file; the format follows the extension (`.json` is JSON,
-    /// anything else TOML).
+    /// anything else TOML). A file over [`MAX_SPEC_BYTES`] is refused
+    /// without reading it whole.
     pub fn read(path: &Path) -> Result<SpecSource, SpecErrors> {
+        use std::io::Read;
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let cannot = |e: std::io::Error| {
             SpecErrors(vec![Diagnostic {
                 severity: Severity::Error,
                 file: name.clone(),
@@ -124,6 +146,20 @@ impl SpecSource {
                 message: format!("cannot read the spec: {e}"),
                 help: None,
             }])
+        };
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        if let Ok(meta) = file.metadata()
+            && meta.len() > MAX_SPEC_BYTES
+        {
+            return Err(too_large(&name, Some(meta.len())));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(too_large(&name, None));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            cannot(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")))
         })?;
         let format =
             if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) { Format::Json } else { Format::Toml };
@@ -207,6 +243,9 @@ impl SpecSource {
 
     /// Parses the text into a spec; syntax and shape errors are located.
     pub fn parse(&self) -> Result<WorkflowSpec, SpecErrors> {
+        if self.text.len() as u64 > MAX_SPEC_BYTES {
+            return Err(too_large(&self.name, Some(self.text.len() as u64)));
+        }
         let located = |message: String, offset: Option<usize>, at: String| {
             let (line, column) =
                 offset.map(|o| line_col(&self.text, o)).map_or((None, None), |(l, c)| (Some(l), Some(c)));

@@ -27,11 +27,13 @@ pub struct RunSettings {
     pub max_attempts: u32,
     /// Skill runs in flight at once.
     pub concurrency: u32,
+    /// Elements one fan-out may have.
+    pub max_items: u32,
 }
 
 impl Default for RunSettings {
     fn default() -> Self {
-        RunSettings { deadline: Duration::from_secs(600), max_attempts: 1000, concurrency: 8 }
+        RunSettings { deadline: Duration::from_secs(600), max_attempts: 1000, concurrency: 8, max_items: 10_000 }
     }
 }
 
@@ -161,6 +163,8 @@ pub struct StepPlan {
     pub for_each: Option<Expression>,
     /// Fan-out concurrency.
     pub concurrency: Option<u32>,
+    /// The most elements its fan-out may have (`None`: the run's `max_items`).
+    pub max_items: Option<u32>,
     /// What one element's failure does.
     pub item_failure: ItemFailure,
     /// Sandbox limits per attempt.
@@ -834,9 +838,15 @@ impl<'a> Checker<'a> {
             if step.item_failure.is_some() {
                 self.error(&with(&at, &["item_failure"]), "`item_failure` applies to a step with `for_each`", None);
             }
+            if step.max_items.is_some() {
+                self.error(&with(&at, &["max_items"]), "`max_items` applies to a step with `for_each`", None);
+            }
         }
         if step.concurrency == Some(0) {
             self.error(&with(&at, &["concurrency"]), "concurrency must be at least 1", None);
+        }
+        if step.max_items == Some(0) {
+            self.error(&with(&at, &["max_items"]), "max_items must be at least 1", None);
         }
         let limits = self.limits(&at, &step.limits.or(&spec.defaults.limits));
         let retry = self.retry(&at, step.retry.as_ref(), spec.defaults.retry.as_ref());
@@ -912,6 +922,7 @@ impl<'a> Checker<'a> {
             when,
             for_each,
             concurrency: step.concurrency,
+            max_items: step.max_items,
             item_failure: step.item_failure.unwrap_or_default(),
             limits,
             grants,
@@ -1112,6 +1123,7 @@ impl Workflow {
             deadline: spec.run.deadline.map_or(d.deadline, Span::get),
             max_attempts: spec.run.max_attempts.unwrap_or(d.max_attempts),
             concurrency: spec.run.concurrency.unwrap_or(d.concurrency),
+            max_items: spec.run.max_items.unwrap_or(d.max_items),
         };
         if settings.deadline.is_zero() {
             c.error(&key(&["run", "deadline"]), "the run deadline must be above zero", None);
@@ -1121,6 +1133,9 @@ impl Workflow {
         }
         if settings.concurrency == 0 {
             c.error(&key(&["run", "concurrency"]), "concurrency must be at least 1", None);
+        }
+        if settings.max_items == 0 {
+            c.error(&key(&["run", "max_items"]), "max_items must be at least 1", None);
         }
         let mut servers = Vec::new();
         for (name, server) in &spec.servers {

@@ -238,10 +238,10 @@ impl Ctx {
     }
 }
 
-/// The variables a scope's steps see.
+/// The variables a scope's steps see (cheap to clone: the input is shared).
 #[derive(Clone)]
 struct Env {
-    input: Value,
+    input: Arc<Value>,
     item: Option<(Value, usize)>,
     iteration: Option<(u32, Value)>,
     prefix: String,
@@ -355,7 +355,7 @@ impl Executor {
                 ),
             });
         }
-        let env = Env { input: input.clone(), item: None, iteration: None, prefix: String::new() };
+        let env = Env { input: Arc::new(input.clone()), item: None, iteration: None, prefix: String::new() };
         // What the earlier lives left of the deadline; none left, nothing runs.
         let left = wf.settings.deadline.saturating_sub(earlier);
         let ran = match left.is_zero() {
@@ -379,10 +379,10 @@ impl Executor {
                             } else {
                                 format!(" ({} of it in earlier lives of the run)", Span(earlier))
                             },
-                            if running.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" while running {}", running.join(", "))
+                            match running.len() {
+                                0 => String::new(),
+                                n @ 1..=5 => format!(" while running {}", running[..n].join(", ")),
+                                n => format!(" while running {} and {} more", running[..5].join(", "), n - 5),
                             }
                         ),
                     ),
@@ -392,7 +392,7 @@ impl Executor {
         let steps = steps_value(&results);
         let output = match &wf.output {
             Some(t) => t
-                .eval(&Scope { input: input.clone(), steps, ..Scope::default() })
+                .eval(&Scope { input: Arc::new(input.clone()), steps: Arc::new(steps), ..Scope::default() })
                 .map_err(|e| Escalation { step: String::new(), failure: expr_failure(e) })?,
             None => Value::Object(results.iter().map(|(k, f)| (k.clone(), f.output.clone())).collect()),
         };
@@ -489,7 +489,12 @@ async fn run_step(
     if let Some(f) = ctx.prior.get(&path) {
         return Ok(f.clone());
     }
-    let scope = Scope { input: env.input.clone(), steps, item: env.item.clone(), iteration: env.iteration.clone() };
+    let scope = Scope {
+        input: env.input.clone(),
+        steps: Arc::new(steps),
+        item: env.item.clone(),
+        iteration: env.iteration.clone(),
+    };
     if let Some(when) = &step.when {
         match when.eval_bool(&scope) {
             Ok(true) => {}
@@ -518,22 +523,40 @@ async fn run_step(
         }
         Err(e) => return give_up(&ctx, &step, &path, path.clone(), expr_failure(e), None).await,
     };
-    let bound = step.concurrency.unwrap_or(ctx.wf.settings.concurrency).max(1) as usize;
-    let gate = Arc::new(Semaphore::new(bound));
-    let mut tasks: JoinSet<(usize, Result<Finished, Escalation>)> = JoinSet::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let (ctx, step, gate) = (ctx.clone(), step.clone(), gate.clone());
-        let mut scope = scope.clone();
-        scope.item = Some((item, i));
-        let item_path = format!("{path}[{i}]");
-        tasks.spawn(async move {
-            let _turn = gate.acquire_owned().await.expect("the gate is never closed");
-            if let Some(f) = ctx.prior.get(&item_path) {
-                return (i, Ok(f.clone()));
-            }
-            (i, run_instance(ctx, step, scope, item_path, true).await)
-        });
+    let cap = step.max_items.unwrap_or(ctx.wf.settings.max_items) as usize;
+    if items.len() > cap {
+        let f = Failure::new(
+            OutcomeKind::Permanent,
+            format!(
+                "`for_each` gave {} elements, over the limit of {cap}; raise `max_items` on the step or in [run] \
+                 if that many are meant",
+                items.len()
+            ),
+        );
+        return give_up(&ctx, &step, &path, path.clone(), f, None).await;
     }
+    // Elements are started as others finish, never more than `bound` at
+    // once: what a fan-out holds is bounded by its concurrency, not its
+    // length, and the run's deadline can stop it between any two.
+    let bound = step.concurrency.unwrap_or(ctx.wf.settings.concurrency).max(1) as usize;
+    let mut pending = items.into_iter().enumerate();
+    let mut tasks: JoinSet<(usize, Result<Finished, Escalation>)> = JoinSet::new();
+    let mut start_more = |tasks: &mut JoinSet<_>| {
+        while tasks.len() < bound {
+            let Some((i, item)) = pending.next() else { break };
+            let (ctx, step) = (ctx.clone(), step.clone());
+            let mut scope = scope.clone();
+            scope.item = Some((item, i));
+            let item_path = format!("{path}[{i}]");
+            tasks.spawn(async move {
+                if let Some(f) = ctx.prior.get(&item_path) {
+                    return (i, Ok(f.clone()));
+                }
+                (i, run_instance(ctx, step, scope, item_path, true).await)
+            });
+        }
+    };
+    start_more(&mut tasks);
     let mut results: Vec<(usize, Value)> = Vec::new();
     let mut failed = 0usize;
     while let Some(joined) = tasks.join_next().await {
@@ -554,9 +577,10 @@ async fn run_step(
             Err(e) => {
                 tasks.shutdown().await;
                 let f = Failure::new(OutcomeKind::Permanent, format!("internal error in the engine: {e}"));
-                return Err(Escalation { step: path, failure: f });
+                return Err(Escalation { step: path.clone(), failure: f });
             }
         }
+        start_more(&mut tasks);
     }
     results.sort_by_key(|(i, _)| *i);
     let output = Value::Array(results.into_iter().map(|(_, v)| v).collect());
@@ -609,7 +633,7 @@ async fn instance_body(
                 return give_up(ctx, step, path, path.to_string(), f, None).await;
             }
         },
-        None => scope.input.clone(),
+        None => Value::clone(&scope.input),
     };
     match &step.kind {
         StepKind::Skill(_) | StepKind::Script(_) | StepKind::Tool(_) => {
@@ -913,14 +937,16 @@ async fn give_up(
 /// Runs a group: its scope once, or repeatedly until its condition holds.
 async fn run_group(ctx: Arc<Ctx>, g: &GroupPlan, outer: &Scope, path: &str, input: Value) -> Result<Value, Escalation> {
     let rounds = g.repeat.as_ref().map_or(1, |(_, n)| *n);
+    let env_input = Arc::new(input);
     let mut previous = Value::Null;
     for i in 0..rounds {
         let prefix = if g.repeat.is_some() { format!("{path}#{}.", i + 1) } else { format!("{path}.") };
         let iteration = g.repeat.as_ref().map(|_| (i, previous.clone())).or_else(|| outer.iteration.clone());
-        let env = Env { input: input.clone(), item: outer.item.clone(), iteration: iteration.clone(), prefix };
+        let env = Env { input: env_input.clone(), item: outer.item.clone(), iteration: iteration.clone(), prefix };
         let results = run_scope(ctx.clone(), g.scope.clone(), env).await?;
         let steps = steps_value(&results);
-        let scope = Scope { input: input.clone(), steps: steps.clone(), item: outer.item.clone(), iteration };
+        let scope =
+            Scope { input: env_input.clone(), steps: Arc::new(steps.clone()), item: outer.item.clone(), iteration };
         let done = match &g.repeat {
             None => true,
             Some((until, _)) => {

@@ -77,7 +77,7 @@ impl McpPool {
     pub fn new(servers: impl IntoIterator<Item = ServerPlan>, input: Value) -> McpPool {
         McpPool {
             servers: servers.into_iter().map(|s| (s.name.clone(), s)).collect(),
-            scope: Scope { input, ..Scope::default() },
+            scope: Scope { input: Arc::new(input), ..Scope::default() },
             conns: Mutex::new(HashMap::new()),
             down: Vec::new(),
         }

@@ -931,12 +931,21 @@ impl HttpServer {
     /// Serves `server` at `/mcp` until `shutdown` is cancelled.
     ///
     /// On a loopback address only `Host: localhost`, `127.0.0.1` and `::1`
-    /// are accepted (against DNS rebinding); a request carrying an `Origin`
-    /// header (a browser page) is refused.
-    pub async fn serve(self, server: WeftMcp, shutdown: CancellationToken) -> Result<(), ServerError> {
+    /// are accepted (against DNS rebinding). A request from a browser page
+    /// (with an `Origin` header) is accepted when the page is itself served
+    /// from this machine (`http(s)://localhost`, `127.0.0.1` or `[::1]`, any
+    /// port) and the listener is a loopback one, or when its origin is in
+    /// `allowed_origins` (`--allow-origin`); any other origin is refused.
+    pub async fn serve(
+        self,
+        server: WeftMcp,
+        shutdown: CancellationToken,
+        allowed_origins: &[String],
+    ) -> Result<(), ServerError> {
         let ip = self.addr.ip();
         let mut config = StreamableHttpServerConfig::default()
             .with_cancellation_token(shutdown.child_token())
+            .with_allowed_origins(origins_for(ip, allowed_origins))
             .enforce_origin_validation();
         if !ip.is_loopback() {
             config = if ip.is_unspecified() {
@@ -956,6 +965,41 @@ impl HttpServer {
             .await
             .map_err(|e| ServerError::Serve(e.to_string()))
     }
+}
+
+/// The browser origins a listener on `ip` accepts: pages served from this
+/// machine when it listens on loopback, and what the operator allowed.
+fn origins_for(ip: std::net::IpAddr, allowed: &[String]) -> Vec<String> {
+    let mut origins = Vec::new();
+    if ip.is_loopback() {
+        for scheme in ["http", "https"] {
+            for host in ["localhost", "127.0.0.1", "[::1]"] {
+                origins.push(format!("{scheme}://{host}:*"));
+            }
+        }
+    }
+    origins.extend(allowed.iter().cloned());
+    origins
+}
+
+/// Checks an `--allow-origin` value: `scheme://host[:port]` (a port of `*`
+/// for any), or `null`.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "null" {
+        return Ok(());
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err(format!(
+            "`{origin}` is not an origin: write it as scheme://host[:port], like https://app.example:8443"
+        ));
+    };
+    if !matches!(scheme, "http" | "https") {
+        return Err(format!("`{origin}`: an origin's scheme is http or https"));
+    }
+    if rest.is_empty() || rest.contains('/') {
+        return Err(format!("`{origin}` is not an origin: no path, only scheme://host[:port]"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -987,6 +1031,21 @@ mod tests {
         assert!(Ceilings { timeout: Duration::ZERO, ..Ceilings::default() }.check().is_err());
         assert!(Ceilings { deadline: Duration::from_secs(90_000), ..Ceilings::default() }.check().is_err());
         assert!(Ceilings::default().check().is_ok());
+    }
+
+    #[test]
+    fn loopback_listeners_accept_local_pages_and_others_only_what_was_allowed() {
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let lan: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let o = origins_for(local, &["https://app.example".to_string()]);
+        assert!(o.contains(&"http://localhost:*".to_string()) && o.contains(&"http://[::1]:*".to_string()));
+        assert!(o.contains(&"https://app.example".to_string()));
+        assert_eq!(origins_for(lan, &[]), Vec::<String>::new());
+        assert!(check_origin("https://app.example:8443").is_ok());
+        assert!(check_origin("null").is_ok());
+        assert!(check_origin("app.example").is_err());
+        assert!(check_origin("https://app.example/path").is_err());
+        assert!(check_origin("ftp://app.example").is_err());
     }
 
     #[test]

@@ -11,7 +11,13 @@ pub(crate) struct EndState<'a> {
     pub(crate) memory_cap: usize,
     /// The tail of the guest's stderr.
     pub(crate) stderr_tail: &'a str,
+    /// The output limit in force.
+    pub(crate) max_output: u64,
 }
+
+/// What wasmtime says when a host call would copy more from the guest than
+/// the store's hostcall fuel allows (its error type is private).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// Classifies an error raised while instantiating or calling a guest.
 pub(crate) fn classify(err: &wasmtime::Error, end: &EndState<'_>) -> Failure {
@@ -33,6 +39,20 @@ pub(crate) fn classify(err: &wasmtime::Error, end: &EndState<'_>) -> Failure {
                 "the guest asked for {} of memory, over its cap of {}",
                 Size(asked as u64),
                 Size(end.memory_cap as u64)
+            ),
+        );
+    }
+    if let Some(quota) = err.downcast_ref::<super::files::DiskQuotaExceeded>() {
+        return Failure::new(OutcomeKind::OutputLimit, quota.to_string());
+    }
+    if format!("{err:#}").contains(HOSTCALL_FUEL_EXHAUSTED) {
+        // The guest handed the host more than one call may carry: almost
+        // always `run` returning an output over the limit.
+        return Failure::new(
+            OutcomeKind::OutputLimit,
+            format!(
+                "the guest handed the host more than one call may carry: its output is over the limit of {}",
+                Size(end.max_output)
             ),
         );
     }

@@ -114,6 +114,7 @@ impl EngineSlot {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError(format!("{e:#}")))?;
+        super::files::add_to_linker(&mut linker).map_err(|e| EngineError(format!("{e:#}")))?;
         super::host::SkillWorld::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| EngineError(format!("{e:#}")))?;
         Ok(EngineSlot { engine, linker, allocation })

@@ -18,12 +18,14 @@ mod cache;
 mod capture;
 mod classify;
 mod engine;
+mod files;
 mod host;
 mod state;
 
 pub use cache::default_cache_dir;
 pub use capture::Captured;
 pub use engine::{Allocation, EngineError};
+pub use files::DiskQuotaExceeded;
 pub use host::ToolGateway;
 pub use state::{GrantError, LogLevel, LogLine};
 
@@ -216,6 +218,12 @@ impl RunReport {
             m.insert("logs_dropped".into(), serde_json::json!(self.logs_dropped));
         }
         v
+    }
+
+    /// The report of a run refused before it started (its input could not
+    /// be taken, say): no time, no output, nothing captured.
+    pub fn refused(failure: Failure) -> RunReport {
+        RunReport { duration: Duration::ZERO, ..RunReport::failed(failure, Instant::now()) }
     }
 
     fn failed(failure: Failure, started: Instant) -> RunReport {
@@ -446,6 +454,7 @@ impl Sandbox {
                     memory_refused: data.memory.refused,
                     memory_cap: data.memory.cap(),
                     stderr_tail: stderr.tail(2048),
+                    max_output: limits.max_output,
                 };
                 let mut f = classify::classify(&e, &end);
                 if f.kind == OutcomeKind::Timeout {

@@ -2,9 +2,11 @@
 //! from [`Limits`] and [`Grants`]: deny by default, grant by declaration.
 
 use super::capture::Capture;
+use super::files::DiskQuota;
 use super::host::ToolAccess;
 use crate::domain::{Grants, Limits};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
@@ -134,6 +136,8 @@ pub(crate) struct RunState {
     pub(crate) memory: MemoryCap,
     pub(crate) logs: LogBuffer,
     pub(crate) tools: ToolAccess,
+    /// What the run may still write to files (see `files.rs`).
+    pub(crate) disk: Arc<DiskQuota>,
 }
 
 impl WasiView for RunState {
@@ -198,9 +202,15 @@ pub(crate) fn new_store(
         memory: MemoryCap::new(limits.max_memory),
         logs: LogBuffer::new(limits.max_log),
         tools,
+        disk: DiskQuota::new(limits.max_disk),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
+    // The most one call may carry from the guest to the host: the output
+    // (returned from `run`), a log line or a tool call's arguments. Past it
+    // wasmtime refuses to copy the data, and the run ends as `output_limit`
+    // (see `classify.rs`), before a huge string is copied at all.
+    store.set_hostcall_fuel(hostcall_budget(limits));
     if let Some(fuel) = limits.fuel {
         // The engine for this run meters fuel (see `EngineProfile`).
         store.set_fuel(fuel).expect("fuel engine selected for a fuelled run");
@@ -212,6 +222,14 @@ pub(crate) fn new_store(
         if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
     });
     Ok((store, Captures { stdout, stderr }))
+}
+
+/// Bytes one host call may take from the guest: the larger of the output
+/// and log limits, and at least 1 MiB (for tool calls' arguments), with room
+/// for the call's other arguments.
+pub(crate) fn hostcall_budget(limits: &Limits) -> usize {
+    let bytes = limits.max_output.max(limits.max_log).max(crate::domain::Size::MIB) + 64 * crate::domain::Size::KIB;
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
