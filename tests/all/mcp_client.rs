@@ -223,6 +223,133 @@ async fn a_streamable_http_server_is_reached_by_url() {
     assert!(text_of(&r.outcome.output["echo"]).contains("over http"));
 }
 
+/// Starts the reference server over streamable HTTP on `port`; returns once it accepts connections.
+async fn everything_over_http(port: u16) -> tokio::process::Child {
+    let server = tokio::process::Command::new(everything())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server
+}
+
+/// The server process dies in the middle of a call over streamable HTTP: the
+/// attempt ends `transient` within a second of the connection's loss (not at
+/// the step's 60 s timeout), and the retry reaches the restarted server on a
+/// new session (the old one is unknown to it).
+#[tokio::test]
+async fn an_http_server_dying_mid_call_is_transient_at_once_and_the_retry_opens_a_new_session() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = everything_over_http(port).await;
+    let s = spec(&format!(
+        r#"
+        name = "http-killed"
+        [servers.remote]
+        url = "http://127.0.0.1:{port}/mcp"
+
+        [steps.warm]
+        tool = "echo"
+        server = "remote"
+        input = {{ message = "'up'" }}
+
+        [steps.long]
+        needs = ["warm"]
+        tool = "trigger-long-running-operation"
+        server = "remote"
+        input = {{ duration = 3, steps = 3 }}
+        limits = {{ timeout = "60s" }}
+        retry = {{ max_attempts = 3, initial_interval = "1s" }}
+        "#
+    ));
+    let wf = Arc::new(crate::workflow::check(&s).await.unwrap_or_else(|e| panic!("{e}")));
+    let watch = Arc::new(AttemptWatch { memory: MemorySink::default(), step: "long", started: Default::default() });
+    let req = RunRequest::new(json!(null), watch.clone());
+    let run = tokio::spawn(async move { Executor::new(Arc::new(weft::engine::SystemClock)).run(wf, req).await });
+    tokio::time::timeout(Duration::from_secs(120), watch.started.notified()).await.expect("`long` starts");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.kill().await.unwrap();
+    let killed_ms = weft::engine::Clock::wall_ms(&weft::engine::SystemClock);
+    // Back up on the same port, as a restarted service would be.
+    let _restarted = everything_over_http(port).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(50), run).await.expect("the run ends").unwrap();
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    let records = watch.memory.records();
+    let failed_at = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::AttemptFailed { step, failure, .. } if step == "long" => Some((r.at_ms, failure.clone())),
+            _ => None,
+        })
+        .expect("the first attempt failed");
+    assert_eq!(failed_at.1.kind, OutcomeKind::Transient, "{}", failed_at.1);
+    assert!(!failed_at.1.message.contains("::"), "no Rust type names in messages: {}", failed_at.1);
+    assert!(
+        failed_at.0 <= killed_ms + 1_000,
+        "the lost connection was noticed {} ms after the kill",
+        failed_at.0.saturating_sub(killed_ms)
+    );
+    let report = Report::from_log(&outcome.run_id, &records);
+    let long = &report.steps["long"];
+    // The retry may come before the restarted server listens: that attempt
+    // fails as transient too, and the next one gets through.
+    assert!(long.attempts >= 2, "{long:?}");
+    for r in &long.recovery {
+        match r {
+            Recovery::Retry { kind: OutcomeKind::Transient, message, .. } => {
+                assert!(!message.contains("::"), "no Rust type names in messages: {message}")
+            }
+            other => panic!("only retries after transient failures, not {other:?}"),
+        }
+    }
+    assert!(text_of(&outcome.output["long"]).contains("completed"), "{}", outcome.output);
+}
+
+/// The server restarted between two calls: the connection's session is one
+/// it no longer knows (404). The next call opens a new session and
+/// succeeds, promptly.
+#[tokio::test]
+async fn after_an_http_server_restarts_a_stale_session_is_replaced_not_hung_on() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = everything_over_http(port).await;
+    let plan = ServerPlan {
+        name: "remote".to_string(),
+        spec: ServerSpec { url: Some(format!("http://127.0.0.1:{port}/mcp")), ..ServerSpec::default() },
+        dir: root(),
+    };
+    let pool = McpPool::new([plan], json!(null));
+    let echo = |m: &'static str| {
+        let pool = &pool;
+        async move {
+            pool.call("remote", "echo", &json!({"message": m}), Duration::from_secs(20), OutcomeKind::Transient).await
+        }
+    };
+    assert!(text_of(&echo("before").await.unwrap()).contains("before"));
+    server.kill().await.unwrap();
+    let _restarted = everything_over_http(port).await;
+    let started = std::time::Instant::now();
+    // At most one transient failure (the stale session found out), then a new session.
+    let after = match echo("after").await {
+        Ok(v) => v,
+        Err(f) => {
+            assert_eq!(f.kind, OutcomeKind::Transient, "{f}");
+            assert!(!f.message.contains("::"), "no Rust type names in messages: {f}");
+            echo("after").await.unwrap_or_else(|f| panic!("the retry reaches the restarted server: {f}"))
+        }
+    };
+    assert!(text_of(&after).contains("after"), "{after}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    pool.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_script_calls_a_granted_server_and_is_refused_an_ungranted_one() {
     let s = spec(&format!(

@@ -538,3 +538,72 @@ fn browser_pages_on_this_machine_may_connect_and_others_only_when_allowed() {
     let (code, text) = raw_post(&url, &host, &[]);
     assert_eq!(code, 200, "no Origin (not a browser): {text}");
 }
+
+#[test]
+fn a_line_on_stdio_that_is_not_json_gets_a_parse_error_and_the_session_goes_on() {
+    // Answers come in any order: a parse error is answered at once, even
+    // while the server is still starting.
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .arg("mcp")
+            .env("WEFT_CACHE_DIR", root().join("target/test-cache"))
+            .env("WEFT_RUNNERS_DIR", root().join("target/skills"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let lines = [
+        init.to_string(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        "this is not json".to_string(),
+        "42".to_string(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string(),
+    ];
+    for l in &lines {
+        writeln!(stdin, "{l}").unwrap();
+    }
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut answers: Vec<Value> = Vec::new();
+    while answers.len() < 4 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        answers.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout carries only JSON ({e}): {line}")));
+    }
+    drop(stdin);
+    let codes: Vec<Value> = answers.iter().map(|a| a["error"]["code"].clone()).collect();
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    assert!(answers.iter().any(|a| a["id"] == 1 && a["result"].is_object()), "initialized: {answers:?}");
+    assert!(codes.contains(&json!(-32700)) && codes.contains(&json!(-32600)), "{answers:?}");
+    assert!(answers.iter().any(|a| a["id"] == 2 && a["result"].is_object()), "the session goes on: {answers:?}");
+}
+
+#[test]
+fn deleting_a_session_over_http_answers_no_content() {
+    let (_server, url) = http_server(&["--http", "127.0.0.1:0"]);
+    let addr = url.trim_start_matches("http://").trim_end_matches("/mcp").to_string();
+    let (code, text) = raw_post(&url, &addr, &[]);
+    assert_eq!(code, 200, "{text}");
+    let session = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: ").or_else(|| l.strip_prefix("Mcp-Session-Id: ")))
+        .expect("a session id")
+        .trim()
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "DELETE /mcp HTTP/1.1\r\nHost: {addr}\r\nmcp-session-id: {session}\r\nmcp-protocol-version: 2025-11-25\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code: u16 = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(code == 200 || code == 204, "{response}");
+}

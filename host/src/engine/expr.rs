@@ -18,6 +18,8 @@ use std::sync::Arc;
 pub struct Expression {
     source: Arc<str>,
     program: Arc<cel::Program>,
+    /// Whether it iterates (its cost then depends on the data).
+    iterates: bool,
 }
 
 impl fmt::Debug for Expression {
@@ -36,6 +38,20 @@ pub enum ExprError {
         text: String,
         /// The parser's complaint.
         message: String,
+    },
+    /// Evaluating it could take too long (see `cel_cost.rs`).
+    #[error(
+        "`{text}` could take up to {bound} steps to evaluate{on}, over the limit of {max}; iterate over less, or \
+         nest fewer `map`/`filter`/`all`/`exists` inside each other",
+        max = super::cel_cost::MAX_COST
+    )]
+    TooCostly {
+        /// The expression.
+        text: String,
+        /// The bound on its steps.
+        bound: u64,
+        /// On what data (empty when judged by its shape alone).
+        on: String,
     },
     /// It failed when evaluated.
     #[error("`{text}` failed: {message}")]
@@ -83,7 +99,44 @@ impl Expression {
             text: source.to_string(),
             message: e.to_string().lines().next().unwrap_or_default().trim().to_string(),
         })?;
-        Ok(Expression { source: source.into(), program: Arc::new(program) })
+        let bound = super::cel_cost::bound(program.expression(), super::cel_cost::DEFAULT_DATA_LEN);
+        if bound > super::cel_cost::MAX_COST {
+            return Err(ExprError::TooCostly {
+                text: source.to_string(),
+                bound,
+                on: format!(" (taking each list from the data as {} long)", super::cel_cost::DEFAULT_DATA_LEN),
+            });
+        }
+        let iterates = super::cel_cost::iterates(program.expression());
+        Ok(Expression { source: source.into(), program: Arc::new(program), iterates })
+    }
+
+    /// Refuses to evaluate it in `scope` if the lists there could make that
+    /// take too long.
+    fn check_cost(&self, scope: &Scope) -> Result<(), ExprError> {
+        if !self.iterates {
+            return Ok(());
+        }
+        use super::cel_cost::{MAX_COST, bound, longest};
+        let mut data_len = longest(&scope.input);
+        for v in scope.steps.values() {
+            data_len = data_len.max(longest(v));
+        }
+        if let Some((item, _)) = &scope.item {
+            data_len = data_len.max(longest(item));
+        }
+        if let Some((_, previous)) = &scope.iteration {
+            data_len = data_len.max(longest(previous));
+        }
+        let steps = bound(self.program.expression(), data_len);
+        if steps > MAX_COST {
+            return Err(ExprError::TooCostly {
+                text: self.source.to_string(),
+                bound: steps,
+                on: format!(" on this data (lists up to {data_len} long)"),
+            });
+        }
+        Ok(())
     }
 
     /// The text it was compiled from.
@@ -145,6 +198,7 @@ impl Expression {
 
     /// Evaluates to JSON in `scope`.
     pub fn eval(&self, scope: &Scope) -> Result<Value, ExprError> {
+        self.check_cost(scope)?;
         let fail = |message: String| ExprError::Eval { text: self.source.to_string(), message };
         let mut ctx = cel::Context::with_env(env().clone());
         let bind = |ctx: &mut cel::Context, name: &str, v: &Value| {
@@ -373,6 +427,18 @@ mod tests {
         let e =
             Expression::compile("[input.repo.split('/').join('-'), math.greatest([1, 5, 3]), [3, 1].sort()]").unwrap();
         assert_eq!(e.eval(&scope()).unwrap(), json!(["-src", 5, [1, 3]]));
+    }
+
+    #[test]
+    fn an_expression_whose_cost_explodes_is_refused_by_its_shape_or_its_data() {
+        let squared = Expression::compile("lists.range(10000).map(x, lists.range(10000).map(y, x * y))");
+        assert!(matches!(squared.unwrap_err(), ExprError::TooCostly { .. }));
+        let pairs = Expression::compile("input.a.map(x, input.a.map(y, x + y))").unwrap();
+        let small = Scope { input: Arc::new(json!({"a": [1, 2, 3]})), ..Scope::default() };
+        assert_eq!(pairs.eval(&small).unwrap(), json!([[2, 3, 4], [3, 4, 5], [4, 5, 6]]));
+        let big = Scope { input: Arc::new(json!({"a": (0..5000).collect::<Vec<_>>()})), ..Scope::default() };
+        let err = pairs.eval(&big).unwrap_err();
+        assert!(err.to_string().contains("lists up to 5000 long"), "{err}");
     }
 
     #[test]

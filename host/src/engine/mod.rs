@@ -7,6 +7,7 @@
 //! - [`clock`]: injected time.
 //! - [`testing`]: scenarios of a spec's testing plan (`weft test`).
 
+mod cel_cost;
 pub mod clock;
 pub mod expr;
 pub mod load;

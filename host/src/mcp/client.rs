@@ -135,10 +135,14 @@ impl McpPool {
         let name = &plan.name;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let service = if let Some(url) = &plan.spec.url {
-            let transport = StreamableHttpClientTransport::from_uri(url.as_str());
-            ().serve(transport)
-                .await
-                .map_err(|e| transient(format!("cannot initialise MCP server `{name}` at {url}: {e}")))?
+            let transport =
+                StreamableHttpClientTransport::with_client(super::http::Client::default(), http_config(url));
+            ().serve(transport).await.map_err(|e| {
+                transient(format!(
+                    "cannot initialise MCP server `{name}` at {url}: {}",
+                    without_type_names(&e.to_string())
+                ))
+            })?
         } else {
             let command = plan.spec.command.as_deref().unwrap_or_default();
             let mut cmd = tokio::process::Command::new(command);
@@ -192,6 +196,7 @@ impl McpPool {
                     let tail =
                         String::from_utf8_lossy(&stderr.lock().unwrap_or_else(|p| p.into_inner())).trim().to_string();
                     let tail = if tail.is_empty() { String::new() } else { format!("; its stderr: {tail}") };
+                    let e = without_type_names(&e.to_string());
                     return Err(transient(format!("MCP server `{name}` (`{command}`) did not initialise: {e}{tail}")));
                 }
             }
@@ -229,10 +234,30 @@ impl McpPool {
                     format!("tool `{tool}` on MCP server `{server}` did not answer within {}", Span(timeout)),
                 ));
             }
-            Ok(Err(e)) => return Err(classify(server, tool, e, &conn)),
+            Ok(Err(e)) => {
+                let lost = !matches!(e, ServiceError::McpError(_) | ServiceError::Timeout { .. });
+                let failure = classify(server, tool, e, &conn);
+                if lost {
+                    // The next call starts (or reaches) the server afresh.
+                    self.forget(server, &conn).await;
+                }
+                return Err(failure);
+            }
             Ok(Ok(r)) => r,
         };
         tool_output(server, tool, result, tool_error)
+    }
+
+    /// Drops the connection to `server` if it is still `conn`, closing it.
+    async fn forget(&self, server: &str, conn: &Arc<Conn>) {
+        let slot = self.slot(server);
+        let mut guard = slot.lock().await;
+        if guard.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn))
+            && let Some(dead) = guard.take()
+            && let Some(s) = dead.service.lock().await.take()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.cancel()).await;
+        }
     }
 
     /// The tools `server` offers, every page of its `tools/list`, within
@@ -250,6 +275,7 @@ impl McpPool {
             Ok(Err(e)) => {
                 let tail = conn.stderr_tail();
                 let tail = if tail.is_empty() { String::new() } else { format!("; its stderr: {tail}") };
+                let e = without_type_names(&e.to_string());
                 return Err(transient(format!("MCP server `{server}` did not list its tools: {e}{tail}")));
             }
             Ok(Ok(tools)) => tools,
@@ -274,6 +300,29 @@ impl McpPool {
                 let _ = tokio::time::timeout(Duration::from_secs(5), s.cancel()).await;
             }
         }
+    }
+}
+
+/// How weft speaks streamable HTTP to a server: a response stream that
+/// breaks is not resumed (the server may be gone; the attempt fails as
+/// `transient` and the step's retry policy decides), and a session the
+/// server no longer knows (it restarted) is replaced by a new one.
+fn http_config(url: &str) -> rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig {
+    let mut config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.to_string())
+            .reinit_on_expired_session(true)
+            .session_recovery_timeout(Duration::from_secs(5));
+    config.retry_config = Arc::new(NoResume);
+    config
+}
+
+/// Never resume a broken response stream (see [`http_config`]).
+#[derive(Debug)]
+struct NoResume;
+
+impl rmcp::transport::common::client_side_sse::SseRetryPolicy for NoResume {
+    fn retry(&self, _times: usize) -> Option<Duration> {
+        None
     }
 }
 
@@ -302,9 +351,49 @@ fn classify(server: &str, tool: &str, e: ServiceError, conn: &Conn) -> Failure {
         other => {
             let tail = conn.stderr_tail();
             let tail = if tail.is_empty() { String::new() } else { format!("; its stderr: {tail}") };
-            transient(format!("lost the connection to MCP server `{server}` calling `{tool}`: {other}{tail}"))
+            let why = without_type_names(&other.to_string());
+            transient(format!("lost the connection to MCP server `{server}` calling `{tool}`: {why}{tail}"))
         }
     }
+}
+
+/// `text` without the Rust type names rmcp puts in its transport errors
+/// (`Transport [rmcp::transport::worker::WorkerTransport<...>] error: ...`):
+/// they say nothing to a user.
+fn without_type_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = matching_bracket(&rest[open..]).map(|c| open + c) else { break };
+        let inside = &rest[open + 1..close];
+        out.push_str(&rest[..open]);
+        if !inside.contains("::") {
+            out.push_str(&rest[open..=close]);
+        } else if out.ends_with(' ') {
+            out.pop();
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of the `]` closing the `[` that `text` starts with.
+fn matching_bracket(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The tool's result as JSON: its structured content when it gives one, else
@@ -375,4 +464,22 @@ pub fn command_exists(command: &str, dir: &Path) -> bool {
         return dir.join(p).exists() || p.exists();
     }
     std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(command).is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_type_names_are_taken_out_of_transport_errors() {
+        let rmcp = "Transport send error: Transport [rmcp::transport::worker::WorkerTransport<rmcp::transport::\
+                    streamable_http_client::StreamableHttpClientWorker<reqwest::Client>>] error: Client error: \
+                    error sending request for url (http://127.0.0.1:1/mcp)";
+        assert_eq!(
+            without_type_names(rmcp),
+            "Transport send error: Transport error: Client error: error sending request for url (http://127.0.0.1:1/mcp)"
+        );
+        assert_eq!(without_type_names("a [plain] note"), "a [plain] note");
+        assert_eq!(without_type_names("unclosed [x::y"), "unclosed [x::y");
+    }
 }

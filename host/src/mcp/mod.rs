@@ -2,4 +2,5 @@
 //! skills; [`server`] serves weft to AI agents.
 
 pub mod client;
+mod http;
 pub mod server;

@@ -898,10 +898,125 @@ impl ServerHandler for WeftMcp {
 
 /// Serves `server` over stdin and stdout until the client closes stdin.
 /// stdout carries only the protocol.
+///
+/// Each line from stdin is checked before rmcp sees it: a line that is not
+/// JSON is answered with JSON-RPC error -32700 (parse error), and JSON that
+/// is not an object (a message) or an array of them with -32600 (invalid
+/// request), as JSON-RPC 2.0 has it, instead of being dropped unanswered. A
+/// line over [`MAX_STDIO_LINE`] is answered -32700 and skipped.
 pub async fn serve_stdio(server: WeftMcp) -> Result<(), ServerError> {
-    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| ServerError::Serve(e.to_string()))?;
-    running.waiting().await.map_err(|e| ServerError::Serve(e.to_string()))?;
-    Ok(())
+    serve_lines(server, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// The longest line `serve_stdio` reads.
+pub const MAX_STDIO_LINE: usize = 16 * 1024 * 1024;
+
+/// [`serve_stdio`] over any reader and writer.
+pub async fn serve_lines<R, W>(server: WeftMcp, input: R, output: W) -> Result<(), ServerError>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let output = Arc::new(tokio::sync::Mutex::new(output));
+    // What rmcp reads: the lines that are JSON messages.
+    let (mut to_rmcp, rmcp_in) = tokio::io::duplex(64 * 1024);
+    // What rmcp writes, passed on to `output` a whole line at a time, so that
+    // an error answered here never lands inside one of its lines.
+    let (rmcp_out, from_rmcp) = tokio::io::duplex(64 * 1024);
+    let errors = output.clone();
+    let reader = tokio::spawn(async move {
+        let mut input = tokio::io::BufReader::new(input);
+        loop {
+            let (line, too_long) = match read_line(&mut input, MAX_STDIO_LINE).await {
+                Ok(Some(l)) => l,
+                Ok(None) | Err(_) => break,
+            };
+            let answer = if too_long {
+                Some((-32700, format!("Parse error: a line over {} bytes", MAX_STDIO_LINE)))
+            } else {
+                match serde_json::from_slice::<Value>(&line) {
+                    _ if line.iter().all(u8::is_ascii_whitespace) => None,
+                    Ok(Value::Object(_) | Value::Array(_)) => {
+                        if to_rmcp.write_all(&line).await.is_err() || to_rmcp.write_all(b"\n").await.is_err() {
+                            break;
+                        }
+                        None
+                    }
+                    Ok(_) => Some((-32600, "Invalid Request: a JSON-RPC message is an object".to_string())),
+                    Err(e) => Some((-32700, format!("Parse error: {e}"))),
+                }
+            };
+            if let Some((code, message)) = answer {
+                let text = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+                let mut out = errors.lock().await;
+                let _ = out.write_all(format!("{text}\n").as_bytes()).await;
+                let _ = out.flush().await;
+            }
+        }
+        // stdin closed: so is rmcp's input, and it stops serving.
+        drop(to_rmcp);
+    });
+    let writer = tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(from_rmcp);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let mut out = output.lock().await;
+                    if out.write_all(&line).await.is_err() || out.flush().await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let served = async {
+        let running = server.serve((rmcp_in, rmcp_out)).await.map_err(|e| ServerError::Serve(e.to_string()))?;
+        running.waiting().await.map_err(|e| ServerError::Serve(e.to_string()))?;
+        Ok(())
+    }
+    .await;
+    reader.abort();
+    let _ = writer.await;
+    served
+}
+
+/// Reads one line (without its newline) of at most `max` bytes; a longer
+/// one is read through to its end and given back empty, marked too long.
+/// `None` at the end of the input.
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    input: &mut R,
+    max: usize,
+) -> std::io::Result<Option<(Vec<u8>, bool)>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = input.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok((!line.is_empty() || too_long).then_some((line, too_long)));
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !too_long {
+            if line.len() + chunk.len() > max {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        let used = done.unwrap_or(buf.len());
+        input.consume(used);
+        if done.is_some() {
+            return Ok(Some((line, too_long)));
+        }
+    }
 }
 
 /// A bound streamable HTTP endpoint, not yet serving.
@@ -959,12 +1074,29 @@ impl HttpServer {
         }
         let service =
             StreamableHttpService::new(move || Ok(server.clone()), LocalSessionManager::default().into(), config);
-        let router = axum::Router::new().nest_service("/mcp", service);
+        let router = axum::Router::new()
+            .nest_service("/mcp", service)
+            .layer(axum::middleware::from_fn(deleted_sessions_answer_no_content));
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
             .await
             .map_err(|e| ServerError::Serve(e.to_string()))
     }
+}
+
+/// A `DELETE` that ended a session is answered 204 No Content (rmcp answers
+/// 202, which clients that follow the HTTP semantics of DELETE do not
+/// expect).
+async fn deleted_sessions_answer_no_content(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == axum::http::StatusCode::ACCEPTED {
+        *response.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 /// The browser origins a listener on `ip` accepts: pages served from this
