@@ -607,3 +607,57 @@ fn deleting_a_session_over_http_answers_no_content() {
     let code: u16 = response.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(code == 200 || code == 204, "{response}");
 }
+
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+/// 200 calls at once on a server that runs 4 at a time: they queue in order,
+/// every one is answered within its own timeout, and the server gives its
+/// memory back afterwards.
+#[test]
+fn under_200_concurrent_calls_every_call_is_answered_in_time_and_memory_comes_back() {
+    let (server, url) = http_server(&["--http", "127.0.0.1:0", "--max-calls", "4"]);
+    let script = "def run(input):\n    return {'n': input['n'] * 2, 'pad': 'x' * 100000}\n";
+    let out = client(&json!({
+        "url": url,
+        "ops": [{"op": "parallel", "count": 200, "name": "run_script", "timeout": 60,
+                 "arguments": {"language": "python", "source": script, "input": {"n": 21}, "limits": {"timeout": "20s"}}}],
+    }));
+    let calls = calls(&out);
+    assert_eq!(calls.len(), 200);
+    let slowest = calls.iter().map(seconds).max().unwrap();
+    for c in calls {
+        assert_eq!(ok(c)["output"]["n"], 42, "{c}");
+        assert!(seconds(c) < Duration::from_secs(20), "a call took {:?}, past its 20s timeout", seconds(c));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let rss = rss_mib(server.0.id());
+    assert!(rss < 150, "the server kept {rss} MiB after the load (slowest call {slowest:?})");
+}
+
+/// A call that cannot start before its timeout passes is answered `timeout`
+/// at that timeout, not after the calls ahead of it.
+#[test]
+fn a_call_that_waits_past_its_timeout_for_a_slot_ends_as_timeout_then() {
+    let (_server, url) = http_server(&["--http", "127.0.0.1:0", "--max-calls", "1"]);
+    let busy = "def run(input):\n    while True:\n        pass\n";
+    let out = client(&json!({
+        "url": url,
+        "ops": [{"op": "parallel", "count": 3, "name": "run_script", "timeout": 60,
+                 "arguments": {"language": "python", "source": busy, "limits": {"timeout": "2s"}}}],
+    }));
+    let mut kinds: Vec<(String, String)> = calls(&out).iter().map(failure).collect();
+    kinds.sort();
+    for c in calls(&out) {
+        assert!(seconds(c) < Duration::from_secs(2) + MARGIN, "a call took {:?}, past its 2s timeout", seconds(c));
+    }
+    assert!(kinds.iter().all(|(k, _)| k == "timeout"), "{kinds:?}");
+    assert!(kinds.iter().any(|(_, m)| m.contains("run slots")), "some waited in the queue: {kinds:?}");
+}

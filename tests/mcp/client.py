@@ -9,7 +9,9 @@ Plan:
     or {"url": "http://127.0.0.1:PORT/mcp"}              # streamable HTTP
     "mode": "auto" | "legacy" | "2026-07-28"          # optional, the SDK's default is "auto"
     "ops": [{"op": "list_tools"},
-            {"op": "call", "name": TOOL, "arguments": {...}, "timeout": SECONDS}]
+            {"op": "call", "name": TOOL, "arguments": {...}, "timeout": SECONDS},
+            {"op": "parallel", "count": N, "name": TOOL, "arguments": {...}, "timeout": SECONDS}]
+    ("parallel" makes N calls at once on the one session; each result is a call.)
 
 Output:
     {"protocol_version": ..., "server": {"name", "version"},
@@ -26,6 +28,23 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
+
+
+async def one_call(client, op):
+    started = time.monotonic()
+    try:
+        with anyio.fail_after(op.get("timeout", 120)):
+            r = await client.call_tool(op["name"], op.get("arguments"))
+        return {
+            "is_error": bool(r.is_error),
+            "structured": r.structured_content,
+            "text": [c.text for c in r.content if getattr(c, "type", None) == "text"],
+            "seconds": time.monotonic() - started,
+        }
+    except MCPError as e:
+        return {"mcp_error": {"code": e.code, "message": e.message}, "seconds": time.monotonic() - started}
+    except TimeoutError:
+        return {"client_timeout": True, "seconds": time.monotonic() - started}
 
 
 async def main() -> None:
@@ -47,22 +66,17 @@ async def main() -> None:
                     for t in listed.tools
                 ]
             elif op["op"] == "call":
-                started = time.monotonic()
-                try:
-                    with anyio.fail_after(op.get("timeout", 120)):
-                        r = await client.call_tool(op["name"], op.get("arguments"))
-                    out["calls"].append(
-                        {
-                            "is_error": bool(r.is_error),
-                            "structured": r.structured_content,
-                            "text": [c.text for c in r.content if getattr(c, "type", None) == "text"],
-                            "seconds": time.monotonic() - started,
-                        }
-                    )
-                except MCPError as e:
-                    out["calls"].append(
-                        {"mcp_error": {"code": e.code, "message": e.message}, "seconds": time.monotonic() - started}
-                    )
+                out["calls"].append(await one_call(client, op))
+            elif op["op"] == "parallel":
+                results = [None] * op["count"]
+
+                async def run(i):
+                    results[i] = await one_call(client, op)
+
+                async with anyio.create_task_group() as tg:
+                    for i in range(op["count"]):
+                        tg.start_soon(run, i)
+                out["calls"].extend(results)
             else:
                 raise ValueError(f"unknown op {op['op']!r}")
     print(json.dumps(out))

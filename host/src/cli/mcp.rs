@@ -59,6 +59,10 @@ pub(crate) struct McpArgs {
     /// The longest a whole workflow run may take (its `[run] deadline` is lowered to this).
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     max_deadline: Span,
+    /// Calls that run at once; the others wait their turn in order, and one that cannot start
+    /// within its own timeout ends as `timeout` [default: twice the machine's cores].
+    #[arg(long, value_name = "N")]
+    max_calls: Option<usize>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -256,14 +260,22 @@ async fn serve(args: McpArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let config = McpServerConfig { skills_dir: args.skills, workflows_dir: args.workflows, ceilings };
+    if args.max_calls == Some(0) {
+        anyhow::bail!("--max-calls must be at least 1");
+    }
+    let config = McpServerConfig {
+        skills_dir: args.skills,
+        workflows_dir: args.workflows,
+        ceilings,
+        max_calls: args.max_calls.unwrap_or(0),
+    };
     let sandbox = Sandbox::new(SandboxConfig::default())?;
     let server = WeftMcp::start(sandbox, config).await?;
     for w in server.warnings() {
         errln!("warning: {w}");
     }
     let names: Vec<&str> = server.tools().iter().map(|t| t.name.as_ref()).collect();
-    errln!("weft mcp: {} tools: {}", names.len(), names.join(", "));
+    errln!("weft mcp: {} tools: {}; {} calls run at once", names.len(), names.join(", "), server.max_calls());
     match http {
         None => {
             errln!("weft mcp: serving MCP on stdin/stdout");

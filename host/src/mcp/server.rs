@@ -126,6 +126,11 @@ impl Ceilings {
 /// What `weft mcp` exposes, and the operator's ceilings.
 #[derive(Debug, Clone, Default)]
 pub struct McpServerConfig {
+    /// Calls that run at once (`run_script`, `run_workflow`, skill tools);
+    /// the rest wait their turn, first come first served, and a call that
+    /// cannot start before its timeout passes ends as `timeout`. `0`: twice
+    /// the machine's cores. Default: `0`.
+    pub max_calls: usize,
     /// A directory of skill components (`*.wasm`), each exposed as a tool.
     /// `None`: no skill tools.
     pub skills_dir: Option<PathBuf>,
@@ -183,6 +188,9 @@ struct Exposed {
 
 struct Inner {
     sandbox: Sandbox,
+    /// One permit per call that may run at once (a fair, FIFO queue).
+    calls: Arc<tokio::sync::Semaphore>,
+    max_calls: usize,
     ceiling: Limits,
     defaults: Limits,
     max_deadline: Duration,
@@ -537,9 +545,15 @@ impl WeftMcp {
                 std::env::current_dir().and_then(std::fs::canonicalize).unwrap_or_else(|_| PathBuf::from("/"))
             }
         };
+        let max_calls = match config.max_calls {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
+            n => n,
+        };
         Ok(WeftMcp {
             inner: Arc::new(Inner {
                 sandbox,
+                calls: Arc::new(tokio::sync::Semaphore::new(max_calls)),
+                max_calls,
                 ceiling,
                 defaults,
                 max_deadline: config.ceilings.deadline,
@@ -582,6 +596,42 @@ impl WeftMcp {
         }
     }
 
+    /// How many calls run at once.
+    pub fn max_calls(&self) -> usize {
+        self.inner.max_calls
+    }
+
+    /// Waits for a free run slot, at most `budget` (the call's own timeout):
+    /// the permit, and what is left of the budget once it is held. A call
+    /// whose budget passes in the queue is answered `timeout`, so none waits
+    /// past it.
+    async fn admit(&self, budget: Duration) -> Result<(tokio::sync::OwnedSemaphorePermit, Duration), CallToolResult> {
+        let started = std::time::Instant::now();
+        let busy = || {
+            failed(
+                OutcomeKind::Timeout,
+                &format!(
+                    "the call's timeout of {} passed while it waited for one of the server's {} run slots \
+                     (weft mcp --max-calls); the server is busy: try again later",
+                    Span(budget),
+                    self.inner.max_calls
+                ),
+                Default::default(),
+                "",
+            )
+        };
+        match tokio::time::timeout(budget, self.inner.calls.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => {
+                let left = budget.saturating_sub(started.elapsed());
+                if left < Duration::from_millis(1) {
+                    return Err(busy());
+                }
+                Ok((permit, left))
+            }
+            _ => Err(busy()),
+        }
+    }
+
     /// The limits of a call that asks for `asked`: the defaults with what it
     /// sets replaced, lowered to the ceilings, then checked.
     fn limits_for(&self, asked: Option<&CallLimits>) -> Result<Limits, String> {
@@ -617,7 +667,11 @@ impl WeftMcp {
             Language::Python => "script.py",
             Language::Javascript => "script.js",
         };
-        let opts = RunOptions { limits, ..RunOptions::default() };
+        let (_slot, left) = match self.admit(limits.timeout).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
+        let opts = RunOptions { limits: Limits { timeout: left, ..limits }, ..RunOptions::default() };
         let report = runner.run(&runner_input(&args.source, &args.input, filename), &opts).await;
         run_result(&report)
     }
@@ -636,7 +690,12 @@ impl WeftMcp {
         } else {
             Value::Object(args.unwrap_or_default())
         };
-        let opts = RunOptions { limits: self.inner.defaults.clone(), ..RunOptions::default() };
+        let (_slot, left) = match self.admit(self.inner.defaults.timeout).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
+        let opts =
+            RunOptions { limits: Limits { timeout: left, ..self.inner.defaults.clone() }, ..RunOptions::default() };
         run_result(&exposed.skill.run(&input.to_string(), &opts).await)
     }
 
@@ -820,6 +879,11 @@ impl WeftMcp {
             let message = "weft could not apply the server's ceilings to the workflow (a bug in weft)";
             return failed(OutcomeKind::Permanent, message, Default::default(), "");
         }
+        let (_slot, left) = match self.admit(wf.settings.deadline).await {
+            Ok(admitted) => admitted,
+            Err(r) => return r,
+        };
+        wf.settings.deadline = left;
         let sink = Arc::new(MemorySink::default());
         let outcome =
             Executor::new(Arc::new(SystemClock)).run(Arc::new(wf), RunRequest::new(args.input, sink.clone())).await;
