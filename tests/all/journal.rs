@@ -16,7 +16,7 @@ fn with_db(db: &Path) -> Command {
     c
 }
 
-fn json_of(out: &std::process::Output) -> Value {
+pub(crate) fn json_of(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "JSON on stdout ({e}): {}\n{}",
@@ -70,7 +70,7 @@ const CHAIN_STEPS: [&str; 7] = ["a", "b", "fan[0]", "fan[1]", "fan[2]", "c", "d"
 /// How many times each step of run `run_id` started its skill, by path, as
 /// the skill itself recorded it (outside the engine and its journal). Also
 /// checks that every time it saw the step's idempotency key.
-fn times_ran(dir: &Path, run_id: &str) -> BTreeMap<String, usize> {
+pub(crate) fn times_ran(dir: &Path, run_id: &str) -> BTreeMap<String, usize> {
     let text = std::fs::read_to_string(dir.join("ran")).unwrap_or_default();
     let mut ran = BTreeMap::new();
     for line in text.lines() {
@@ -178,7 +178,7 @@ fn a_failed_run_resumes_without_redoing_finished_steps_and_refuses_a_changed_spe
 
 /// Each step path finished exactly once across every life of the run, and
 /// no attempt of it started after it had finished.
-fn no_finished_step_ran_again(events: &[Value]) {
+pub(crate) fn no_finished_step_ran_again(events: &[Value]) {
     let mut finished: BTreeMap<String, usize> = BTreeMap::new();
     for e in events {
         let step = e["step"].as_str().unwrap_or_default().to_string();

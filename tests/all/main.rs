@@ -9,6 +9,7 @@ mod workflow;
 mod attack;
 mod check;
 mod cli;
+mod crash;
 mod demo;
 mod fixtures;
 mod grants;

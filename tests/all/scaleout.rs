@@ -16,7 +16,7 @@ const LIMIT: Duration = Duration::from_secs(90);
 
 /// A fresh database on the test server, or `None` when there is no server
 /// (then the test is skipped, saying so, except under CI, where it fails).
-fn database(name: &str) -> Option<String> {
+pub(crate) fn database(name: &str) -> Option<String> {
     let Ok(base) = std::env::var("WEFT_TEST_PG") else {
         assert!(std::env::var_os("CI").is_none(), "WEFT_TEST_PG is not set: run the tests with `make test`");
         // Straight to stderr, past the test harness's capture: a skipped
@@ -46,7 +46,7 @@ fn database(name: &str) -> Option<String> {
 }
 
 /// A worker process, killed when dropped; its stderr goes to a log file.
-struct WorkerProc {
+pub(crate) struct WorkerProc {
     child: Child,
     log: tempfile::NamedTempFile,
 }
@@ -91,7 +91,7 @@ fn worker_with(db: &str, name: &str, concurrency: usize, grace: &str, env: &[(&s
     WorkerProc { child, log }
 }
 
-fn worker(db: &str, name: &str, concurrency: usize) -> WorkerProc {
+pub(crate) fn worker(db: &str, name: &str, concurrency: usize) -> WorkerProc {
     worker_with(db, name, concurrency, "5s", &[])
 }
 
