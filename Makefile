@@ -7,7 +7,7 @@ CARGO ?= cargo
 SKILLS_DIR := target/skills
 CARGO_QUIET := $(if $(CI),,--quiet)
 
-.PHONY: all setup skills build demo test lint audit fmt bench clean
+.PHONY: all setup skills build demo test lint audit fmt bench fuzz clean
 
 all: build
 
@@ -66,6 +66,17 @@ test: skills lint audit
 ## bench: the benchmark suite; writes target/bench/results.md and results.json.
 bench: build
 	@./tools/with-postgres.sh $(CARGO) bench -p weft --bench weft $(CARGO_QUIET)
+
+## fuzz: run every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 60),
+## one after another, niced, one job; prints per target the executions and any
+## crash, timeout or out-of-memory found, and fails if one was (fuzz/run.sh).
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo-fuzz --version 2> /dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' || \
+		nice -n 19 $(CARGO) install --locked $(CARGO_QUIET) cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh
 
 fmt:
 	@$(CARGO) fmt --all
