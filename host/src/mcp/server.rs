@@ -601,14 +601,16 @@ impl WeftMcp {
         self.inner.max_calls
     }
 
-    /// Waits for a free run slot, at most `budget` (the call's own timeout):
-    /// the permit, and what is left of the budget once it is held. A call
-    /// whose budget passes in the queue is answered `timeout`, so none waits
-    /// past it.
-    async fn admit(&self, budget: Duration) -> Result<(tokio::sync::OwnedSemaphorePermit, Duration), CallToolResult> {
-        let started = std::time::Instant::now();
-        let busy = || {
-            failed(
+    /// Waits for a free run slot, at most `budget` (the call's own timeout,
+    /// or a workflow's deadline): a call still waiting when it passes is
+    /// answered `timeout`, so none starves in the queue. Once it holds a
+    /// slot, the call runs with its whole timeout.
+    async fn admit(&self, budget: Duration) -> Result<Slot, CallToolResult> {
+        match tokio::time::timeout(budget, self.inner.calls.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => {
+                Ok(Slot { permit: Some(permit), calls: self.inner.calls.clone(), max: self.inner.max_calls })
+            }
+            _ => Err(failed(
                 OutcomeKind::Timeout,
                 &format!(
                     "the call's timeout of {} passed while it waited for one of the server's {} run slots \
@@ -618,17 +620,7 @@ impl WeftMcp {
                 ),
                 Default::default(),
                 "",
-            )
-        };
-        match tokio::time::timeout(budget, self.inner.calls.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => {
-                let left = budget.saturating_sub(started.elapsed());
-                if left < Duration::from_millis(1) {
-                    return Err(busy());
-                }
-                Ok((permit, left))
-            }
-            _ => Err(busy()),
+            )),
         }
     }
 
@@ -667,11 +659,11 @@ impl WeftMcp {
             Language::Python => "script.py",
             Language::Javascript => "script.js",
         };
-        let (_slot, left) = match self.admit(limits.timeout).await {
-            Ok(admitted) => admitted,
+        let _slot = match self.admit(limits.timeout).await {
+            Ok(slot) => slot,
             Err(r) => return r,
         };
-        let opts = RunOptions { limits: Limits { timeout: left, ..limits }, ..RunOptions::default() };
+        let opts = RunOptions { limits, ..RunOptions::default() };
         let report = runner.run(&runner_input(&args.source, &args.input, filename), &opts).await;
         run_result(&report)
     }
@@ -690,12 +682,11 @@ impl WeftMcp {
         } else {
             Value::Object(args.unwrap_or_default())
         };
-        let (_slot, left) = match self.admit(self.inner.defaults.timeout).await {
-            Ok(admitted) => admitted,
+        let _slot = match self.admit(self.inner.defaults.timeout).await {
+            Ok(slot) => slot,
             Err(r) => return r,
         };
-        let opts =
-            RunOptions { limits: Limits { timeout: left, ..self.inner.defaults.clone() }, ..RunOptions::default() };
+        let opts = RunOptions { limits: self.inner.defaults.clone(), ..RunOptions::default() };
         run_result(&exposed.skill.run(&input.to_string(), &opts).await)
     }
 
@@ -879,11 +870,10 @@ impl WeftMcp {
             let message = "weft could not apply the server's ceilings to the workflow (a bug in weft)";
             return failed(OutcomeKind::Permanent, message, Default::default(), "");
         }
-        let (_slot, left) = match self.admit(wf.settings.deadline).await {
-            Ok(admitted) => admitted,
+        let _slot = match self.admit(wf.settings.deadline).await {
+            Ok(slot) => slot,
             Err(r) => return r,
         };
-        wf.settings.deadline = left;
         let sink = Arc::new(MemorySink::default());
         let outcome =
             Executor::new(Arc::new(SystemClock)).run(Arc::new(wf), RunRequest::new(args.input, sink.clone())).await;
@@ -902,6 +892,38 @@ impl WeftMcp {
                 r
             }
         }
+    }
+}
+
+/// A run slot of `weft mcp`, held while a call runs. When the last call in
+/// flight lets go of its slot, the allocator is asked to give its free
+/// memory back to the system: a burst of calls (each run has a sandbox of
+/// its own) would otherwise leave the server holding its peak for good.
+struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    calls: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        if self.calls.available_permits() == self.max {
+            give_memory_back();
+        }
+    }
+}
+
+/// Returns the allocator's free memory to the system (glibc's malloc keeps
+/// it otherwise), on a blocking thread: it takes a few milliseconds.
+fn give_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn_blocking(|| {
+            // SAFETY: malloc_trim only walks and trims glibc's own heaps,
+            // under their locks; it has no preconditions on the caller.
+            unsafe { libc::malloc_trim(0) };
+        });
     }
 }
 
