@@ -200,20 +200,7 @@ async fn a_server_killed_during_a_call_is_a_lost_connection_retried_on_a_restart
 #[tokio::test]
 async fn a_streamable_http_server_is_reached_by_url() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = tokio::process::Command::new(everything())
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut server = everything_over_http(port).await;
     let s = spec(&format!(
         "name = \"http\"\n[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n[steps.echo]\ntool = \"echo\"\nserver = \"remote\"\ninput = {{ message = \"'over http'\" }}\n"
     ));

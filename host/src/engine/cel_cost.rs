@@ -84,40 +84,8 @@ fn is_range(c: &cel::common::ast::CallExpr) -> bool {
 /// Whether `e` iterates anything, so that its cost depends on the data.
 pub fn iterates(e: &IdedExpr) -> bool {
     let mut found = false;
-    walk(e, &mut |x| found |= matches!(x, Expr::Comprehension(_)));
+    super::expr::walk(e, &mut |x| found |= matches!(x, Expr::Comprehension(_)));
     found
-}
-
-fn walk(e: &IdedExpr, f: &mut impl FnMut(&Expr)) {
-    f(&e.expr);
-    match &e.expr {
-        Expr::Call(c) => {
-            if let Some(t) = &c.target {
-                walk(t, f);
-            }
-            c.args.iter().for_each(|a| walk(a, f));
-        }
-        Expr::Comprehension(c) => {
-            for x in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
-                walk(x, f);
-            }
-        }
-        Expr::List(l) => l.elements.iter().for_each(|x| walk(x, f)),
-        Expr::Map(m) => m.entries.iter().for_each(|x| match &x.expr {
-            EntryExpr::StructField(s) => walk(&s.value, f),
-            EntryExpr::MapEntry(m) => {
-                walk(&m.key, f);
-                walk(&m.value, f);
-            }
-        }),
-        Expr::Struct(s) => s.entries.iter().for_each(|x| {
-            if let EntryExpr::StructField(s) = &x.expr {
-                walk(&s.value, f)
-            }
-        }),
-        Expr::Select(s) => walk(&s.operand, f),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
-    }
 }
 
 /// The longest list or object in `v`, anywhere inside it.

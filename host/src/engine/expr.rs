@@ -253,7 +253,8 @@ fn map_to_cel(o: &serde_json::Map<String, Value>) -> cel::Value {
     cel::Value::from(map)
 }
 
-fn walk<'a>(e: &'a IdedExpr, f: &mut impl FnMut(&'a Expr)) {
+/// Calls `f` on every node of `e`.
+pub(super) fn walk<'a>(e: &'a IdedExpr, f: &mut impl FnMut(&'a Expr)) {
     f(&e.expr);
     match &e.expr {
         Expr::Call(c) => {
