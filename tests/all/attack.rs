@@ -367,3 +367,21 @@ fn a_closed_stdout_ends_weft_quietly_with_exit_code_141() {
         assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?}: {err}");
     }
 }
+
+// ---- found by reading while fuzzing: a skill path that is not a file --------
+
+#[test]
+fn a_skill_named_by_a_device_or_a_fifo_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("skill.wasm");
+    mkfifo(&fifo);
+    for path in [std::path::PathBuf::from("/dev/zero"), fifo] {
+        let started = Instant::now();
+        let (out, _, peak) = run_measured(weft().args(["skill", "describe"]).arg(&path));
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a regular file"), "{}: {err}", path.display());
+        assert!(started.elapsed() < MARGIN, "{}: took {:?}", path.display(), started.elapsed());
+        assert!(peak < 512 * MIB, "{}: peak RSS {} MiB", path.display(), peak / MIB);
+    }
+}

@@ -296,11 +296,11 @@ impl Sandbox {
         Ok(slot)
     }
 
-    /// Loads the component at `path`.
+    /// Loads the component at `path`: a regular file of at most
+    /// [`MAX_COMPONENT_BYTES`] (a device, a FIFO or a huge file named as a
+    /// skill is refused before it is read, not read until memory runs out).
     pub async fn load_file(&self, path: &Path) -> Result<Skill, LoadError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
+        let bytes = read_component(path).await?;
         self.load_bytes(&path.display().to_string(), bytes).await
     }
 
@@ -498,6 +498,38 @@ struct Leftovers {
     logs: Vec<LogLine>,
     logs_dropped: u64,
     fuel_consumed: Option<u64>,
+}
+
+/// The largest component file weft loads (the Python runner, the largest
+/// shipped, is about 25 MiB).
+pub const MAX_COMPONENT_BYTES: u64 = 256 * crate::domain::Size::MIB;
+
+async fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use tokio::io::AsyncReadExt;
+    let shown = path.display().to_string();
+    let fail = |reason: String| LoadError::Read { path: shown.clone(), source: std::io::Error::other(reason) };
+    // What the path names, without opening it: opening a FIFO blocks.
+    let meta = tokio::fs::metadata(path).await.map_err(|source| LoadError::Read { path: shown.clone(), source })?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if meta.len() > MAX_COMPONENT_BYTES {
+        return Err(fail(format!(
+            "it is {}, over the limit of {} for a component",
+            Size(meta.len()),
+            Size(MAX_COMPONENT_BYTES)
+        )));
+    }
+    let file = tokio::fs::File::open(path).await.map_err(|source| LoadError::Read { path: shown.clone(), source })?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|source| LoadError::Read { path: shown.clone(), source })?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(fail(format!("it grew past the limit of {} while it was read", Size(MAX_COMPONENT_BYTES))));
+    }
+    Ok(bytes)
 }
 
 /// Why a compile on the blocking pool did not return: the compiler panicked
