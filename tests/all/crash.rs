@@ -11,6 +11,7 @@ use crate::workflow::spec;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,15 +77,37 @@ fn kill_after(mut cmd: Command, after: Duration) {
     child.wait().unwrap();
 }
 
+/// Lines in the `ran` log of `dir`: one per step started, by every run.
+fn started_steps(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("ran")).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+/// Runs `cmd` and kills it (SIGKILL) `jitter` after the `started`-th step
+/// of its run has begun (or when it ends on its own first). Kill points
+/// set by the run's progress, not by the wall clock, land mid-run however
+/// loaded the machine is.
+fn kill_at_step(mut cmd: Command, dir: &Path, started: usize, jitter: Duration) {
+    let before = started_steps(dir);
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() && Instant::now() < give_up {
+        if started_steps(dir) >= before + started {
+            std::thread::sleep(jitter);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill(); // SIGKILL; it may have ended already
+    child.wait().unwrap();
+}
+
 /// `kills` runs of FAN on the journals `db_for(i)`, each killed at a random
 /// point and resumed (some killed again while resuming); each must end as
 /// the uninterrupted run does.
 fn crash_at_random_points(kills: usize, db_for: &mut dyn FnMut(usize) -> String) {
     let s = spec(FAN);
     let clean_db = db_for(usize::MAX);
-    let started = Instant::now();
     let clean = json_of(&weft_on(&clean_db).arg("run").arg(&s.path).arg("--json").output().unwrap());
-    let clean_ms = started.elapsed().as_millis() as u64;
     assert_eq!(clean["status"], json!("succeeded"), "{}", clean["error"]);
     let expected = clean["output"].clone();
     assert_eq!(expected[1].as_array().map(Vec::len), Some(10), "{expected}");
@@ -93,10 +116,12 @@ fn crash_at_random_points(kills: usize, db_for: &mut dyn FnMut(usize) -> String)
     let mut mid_run = 0;
     for i in 0..kills {
         let db = db_for(i);
-        let at = Duration::from_millis(rng.random_range(30..clean_ms.max(60)));
+        // After 1 to 12 of the 12 steps have started, and up to a step's
+        // time (50-70 ms) later: anywhere from mid-`first` to mid-`last`.
+        let at = (rng.random_range(1..=fan_steps().len()), Duration::from_millis(rng.random_range(0..70)));
         let mut run = weft_on(&db);
         run.arg("run").arg(&s.path).arg("--json");
-        kill_after(run, at);
+        kill_at_step(run, s.dir.path(), at.0, at.1);
         let Some((id, status)) = newest_run(&db) else { continue }; // killed before the run was created
         let first_life = times_ran(s.dir.path(), &id);
         let mut lives = 1;

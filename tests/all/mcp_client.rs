@@ -254,7 +254,7 @@ async fn an_http_server_dying_mid_call_is_transient_at_once_and_the_retry_opens_
         server = "remote"
         input = {{ duration = 3, steps = 3 }}
         limits = {{ timeout = "60s" }}
-        retry = {{ max_attempts = 3, initial_interval = "1s" }}
+        retry = {{ max_attempts = 5, initial_interval = "1s", backoff_coefficient = 2.0 }}
         "#
     ));
     let wf = Arc::new(crate::workflow::check(&s).await.unwrap_or_else(|e| panic!("{e}")));
@@ -297,7 +297,8 @@ async fn an_http_server_dying_mid_call_is_transient_at_once_and_the_retry_opens_
             other => panic!("only retries after transient failures, not {other:?}"),
         }
     }
-    assert!(text_of(&outcome.output["long"]).contains("completed"), "{}", outcome.output);
+    let long = &outcome.output["long"];
+    assert!(text_of(long).contains("completed"), "`long` gave {long} after {:?}", report.steps["long"].recovery);
 }
 
 /// The server restarted between two calls: the connection's session is one
