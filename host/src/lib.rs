@@ -14,7 +14,7 @@
 pub mod cli;
 pub mod contract;
 pub mod distributed;
-pub mod domain;
+pub use weft_domain as domain;
 pub mod engine;
 pub mod journal;
 pub mod mcp;
