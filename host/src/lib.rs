@@ -16,7 +16,7 @@ pub mod contract;
 pub mod distributed;
 pub use weft_domain as domain;
 pub mod engine;
-pub mod journal;
+pub use weft_journal as journal;
 pub mod mcp;
 pub mod sandbox;
 pub mod scripts;

@@ -7,12 +7,12 @@
 //! `LISTEN`/`NOTIFY` to wake workers (with polling as the fallback).
 
 use super::{BLOB_REF, BLOB_THRESHOLD, Journal, JournalError, RunMeta, RunSummary, StoredRun};
-use crate::domain::events::{Event, Record, RunStatus};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
 use std::time::Duration;
 use tokio_postgres::NoTls;
+use weft_domain::events::{Event, Record, RunStatus};
 
 /// Numbered migrations, applied in order on start, each once.
 const MIGRATIONS: &[(i32, &str)] = &[

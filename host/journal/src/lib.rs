@@ -1,20 +1,25 @@
-//! The journal: every run as an append-only event log, durable before the
+//! weft's journal: every run as an append-only event log, durable before the
 //! engine goes on, so a run survives the process dying at any instant.
 //!
-//! [`Journal`] is the storage trait. [`sqlite::SqliteJournal`] is the embedded
-//! default. Writes carry the version the writer last saw (optimistic
+//! [`Journal`] is the storage trait. `sqlite::SqliteJournal` (feature `sqlite`, on by
+//! default) is the embedded journal; `postgres::PostgresJournal` (feature
+//! `postgres`) the shared one. Writes carry the version the writer last saw (optimistic
 //! concurrency), so several writers — workers on other machines, with a
 //! shared backend — cannot interleave a run's log. Large outputs are stored
 //! once, content-addressed, and referenced from events.
 
+#![deny(missing_docs)]
+
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sink;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-use crate::domain::events::{Event, Record, RunStatus};
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
+use weft_domain::events::{Event, Record, RunStatus};
 
 /// What is stored about a run besides its events.
 #[derive(Debug, Clone, PartialEq, Serialize)]

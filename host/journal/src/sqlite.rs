@@ -2,12 +2,12 @@
 //! migrations applied on open.
 
 use super::{BLOB_REF, BLOB_THRESHOLD, Journal, JournalError, RunMeta, RunSummary, StoredRun};
-use crate::domain::events::{Event, Record, RunStatus};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use weft_domain::events::{Event, Record, RunStatus};
 
 /// Numbered migrations; each runs once, in order, in its own transaction.
 const MIGRATIONS: &[(u32, &str)] = &[(
@@ -346,95 +346,5 @@ impl Journal for SqliteJournal {
             }
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::events::StepStatus;
-    use serde_json::json;
-
-    fn meta(id: &str) -> RunMeta {
-        RunMeta {
-            id: id.into(),
-            workflow: "w".into(),
-            spec_path: None,
-            spec_text: "name = 'w'".into(),
-            spec_digest: "d".into(),
-            input: json!({"x": 1}),
-            created_ms: 1,
-        }
-    }
-
-    fn rec(event: Event) -> Record {
-        Record { at_ms: 5, event }
-    }
-
-    #[tokio::test]
-    async fn appends_are_versioned_and_a_stale_writer_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = SqliteJournal::open(&dir.path().join("j.db")).unwrap();
-        j.create_run(&meta("r1")).await.unwrap();
-        let v = j.append("r1", 0, &[rec(Event::StepStarted { step: "a".into() })]).await.unwrap();
-        assert_eq!(v, 1);
-        let err = j.append("r1", 0, &[rec(Event::StepStarted { step: "b".into() })]).await.unwrap_err();
-        assert!(matches!(err, JournalError::Conflict { expected: 0, found: 1, .. }), "{err}");
-        assert_eq!(j.load("r1").await.unwrap().records.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn large_outputs_are_stored_once_and_come_back_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = SqliteJournal::open(&dir.path().join("j.db")).unwrap();
-        j.create_run(&meta("r1")).await.unwrap();
-        let big = json!({"text": "x".repeat(10_000)});
-        let finished = |step: &str| {
-            rec(Event::StepFinished {
-                step: step.into(),
-                status: StepStatus::Succeeded,
-                output: big.clone(),
-                error: None,
-            })
-        };
-        j.append("r1", 0, &[finished("a"), finished("b")]).await.unwrap();
-        let run = j.load("r1").await.unwrap();
-        for r in &run.records {
-            let Event::StepFinished { output, .. } = &r.event else { panic!() };
-            assert_eq!(output, &big);
-        }
-        let conn = j.conn.lock().unwrap();
-        let blobs: i64 = conn.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0)).unwrap();
-        assert_eq!(blobs, 1, "the same output is stored once");
-        let bodies: i64 = conn.query_row("SELECT max(length(body)) FROM events", [], |r| r.get(0)).unwrap();
-        assert!(bodies < 500, "events hold a reference, not the output");
-    }
-
-    #[tokio::test]
-    async fn the_run_list_follows_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = SqliteJournal::open(&dir.path().join("j.db")).unwrap();
-        j.create_run(&meta("r1")).await.unwrap();
-        assert_eq!(j.list(10).await.unwrap()[0].status, "running");
-        let done = rec(Event::RunFinished { status: RunStatus::Succeeded, output: json!(1), error: None });
-        j.append("r1", 0, &[done]).await.unwrap();
-        let s = &j.list(10).await.unwrap()[0];
-        assert_eq!((s.status.as_str(), s.finished_ms), ("succeeded", Some(5)));
-        j.append("r1", 1, &[rec(Event::RunResumed { forced: false })]).await.unwrap();
-        assert_eq!(j.list(10).await.unwrap()[0].status, "running");
-        assert_eq!(j.resolve_id("r").await.unwrap(), "r1");
-    }
-
-    #[tokio::test]
-    async fn migrations_apply_once_and_the_database_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/j.db");
-        let j = SqliteJournal::open(&path).unwrap();
-        j.create_run(&meta("r1")).await.unwrap();
-        drop(j);
-        let j = SqliteJournal::open(&path).unwrap();
-        assert_eq!(j.load("r1").await.unwrap().meta.input, json!({"x": 1}));
-        j.integrity_check().unwrap();
-        assert!(matches!(j.create_run(&meta("r1")).await.unwrap_err(), JournalError::Exists(_)));
     }
 }

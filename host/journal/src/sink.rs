@@ -2,11 +2,11 @@
 //! [`Journal`].
 
 use super::Journal;
-use crate::domain::events::{Event, Record};
-use crate::engine::run::{EventSink, SinkError};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::Mutex;
+use weft_domain::events::{Event, Record};
+use weft_domain::sink::{EventSink, SinkError};
 
 /// Appends a run's events to the journal. Events that only describe progress
 /// are batched; an event that changes what a resumed run would do (a step
@@ -100,10 +100,10 @@ impl EventSink for JournalSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::events::StepStatus;
-    use crate::journal::{JournalError, RunMeta, RunSummary, StoredRun};
+    use crate::{JournalError, RunMeta, RunSummary, StoredRun};
     use async_trait::async_trait;
     use serde_json::Value;
+    use weft_domain::events::StepStatus;
 
     /// A journal that keeps appends in memory, can hold the first one until
     /// told, and can fail the next one.
