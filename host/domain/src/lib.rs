@@ -1,5 +1,5 @@
 //! The domain of weft, free of wasmtime, storage and protocols: outcomes,
-//! limits, grants, retry and breaker policies, dependency graphs, specs,
+//! limits, grants, data contracts (JSON Schema), retry and breaker policies, dependency graphs, specs,
 //! events and the reports folded from them, the quantities specs are written
 //! in, and the two seams every layer shares: the [`clock::Clock`] time comes
 //! from and the [`sink::EventSink`] events go to. Everything here is plain
@@ -8,6 +8,7 @@
 
 pub mod breaker;
 pub mod clock;
+pub mod contract;
 pub mod dag;
 pub mod events;
 pub mod language;

@@ -2,13 +2,13 @@
 //! and the epoch ticker that drives timeouts.
 
 use super::state::RunState;
-use crate::domain::Limits;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use weft_domain::Limits;
 
 /// How often the epoch advances. A run's deadline is checked at each tick, so
 /// this bounds how late a timeout fires for guest code.
@@ -78,7 +78,7 @@ fn config(profile: EngineProfile, allocation: Allocation) -> Config {
             .table_elements(100_000)
             .max_core_instance_size(4 * 1024 * 1024)
             .max_component_instance_size(1024 * 1024)
-            .max_memory_size(usize::try_from(crate::domain::limits::MAX_MEMORY_CEILING).unwrap_or(usize::MAX))
+            .max_memory_size(usize::try_from(weft_domain::limits::MAX_MEMORY_CEILING).unwrap_or(usize::MAX))
             // Reset a slot's memory by copying back only the pages a run
             // dirtied (found with Linux's PAGEMAP_SCAN where the kernel has
             // it, 6.7 and later), keeping up to 4 MiB of them resident: the

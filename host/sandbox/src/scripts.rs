@@ -5,10 +5,10 @@
 //! script needs no compile step. This module finds the runners and wraps a
 //! script and its input into a runner's input.
 
-pub use crate::domain::language::Language;
-use crate::sandbox::{LoadError, Sandbox, Skill};
+use crate::{LoadError, Sandbox, Skill};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+pub use weft_domain::language::Language;
 
 /// Where the runner components are: `$WEFT_RUNNERS_DIR`, else the `skills`
 /// directory beside the `weft` binary's build directory (`target/skills`

@@ -33,7 +33,7 @@ pub(crate) struct DiskQuota {
 
 /// A write went past the run's `max_disk`.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("the run wrote more than its limit of {} to files in its granted directories (max_disk)", crate::domain::Size(*.limit))]
+#[error("the run wrote more than its limit of {} to files in its granted directories (max_disk)", weft_domain::Size(*.limit))]
 pub struct DiskQuotaExceeded {
     /// The limit, in bytes.
     pub limit: u64,

@@ -1,7 +1,7 @@
 //! Turning whatever ended a run into exactly one [`Failure`].
 
-use crate::domain::{Failure, OutcomeKind, Size};
 use wasmtime::Trap;
+use weft_domain::{Failure, OutcomeKind, Size};
 
 /// What the sandbox knew about the run when it ended in an error.
 pub(crate) struct EndState<'a> {

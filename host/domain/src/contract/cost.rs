@@ -814,7 +814,7 @@ mod tests {
 
     #[test]
     fn the_workflow_spec_schema_a_large_schemars_schema_is_accepted() {
-        let bound = evaluation_bound(&crate::domain::spec::json_schema()).unwrap();
+        let bound = evaluation_bound(&crate::spec::json_schema()).unwrap();
         assert!(bound < EVALUATION_LIMIT, "{bound}");
     }
 

@@ -2,11 +2,11 @@
 //! host side of the `host` interface (`log`, `call-tool`).
 
 use super::state::{LogLevel, RunState};
-use crate::domain::{Failure, OutcomeKind};
 use std::sync::Arc;
+use weft_domain::{Failure, OutcomeKind};
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "skill",
     imports: {
         "weft:skill/host.call-tool": async,

@@ -1,11 +1,11 @@
-//! The sandbox: loads skill components and runs each call in a fresh store
+//! weft's sandbox: loads skill components and runs each call in a fresh store
 //! with hard limits, turning every way a run can end into one [`Failure`]
 //! kind or a JSON output.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use weft::domain::{Grants, Limits};
-//! use weft::sandbox::{RunOptions, Sandbox, SandboxConfig};
+//! use weft_domain::{Grants, Limits};
+//! use weft_sandbox::{RunOptions, Sandbox, SandboxConfig};
 //!
 //! let sandbox = Sandbox::new(SandboxConfig::default())?;
 //! let skill = sandbox.load_file("target/skills/word-count.wasm".as_ref()).await?;
@@ -14,12 +14,15 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 mod cache;
 mod capture;
 mod classify;
 mod engine;
 mod files;
 mod host;
+pub mod scripts;
 mod state;
 
 pub use cache::default_cache_dir;
@@ -29,9 +32,6 @@ pub use files::DiskQuotaExceeded;
 pub use host::ToolGateway;
 pub use state::{GrantError, LogLevel, LogLine};
 
-use crate::contract::cost::CostError;
-use crate::contract::{Contract, GuardError, SchemaError};
-use crate::domain::{Failure, Grants, Limits, OutcomeKind, Size};
 use engine::{EngineProfile, EngineSlot, EpochTicker};
 use host::{ErrorKind, SkillWorldPre, ToolAccess};
 use serde_json::Value;
@@ -40,6 +40,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use weft_domain::contract::cost::CostError;
+use weft_domain::contract::{Contract, GuardError, SchemaError};
+use weft_domain::{Failure, Grants, Limits, OutcomeKind, Size};
 
 /// How a [`Sandbox`] is set up. The default caches compiled components in
 /// [`default_cache_dir`] and pools instances.
@@ -475,7 +478,7 @@ impl Sandbox {
 }
 
 fn timeout_message(limits: &Limits) -> String {
-    format!("the run went past its deadline of {}", crate::domain::Span(limits.timeout))
+    format!("the run went past its deadline of {}", weft_domain::Span(limits.timeout))
 }
 
 /// What to call on a fresh instance.
@@ -502,7 +505,7 @@ struct Leftovers {
 
 /// The largest component file weft loads (the Python runner, the largest
 /// shipped, is about 25 MiB).
-pub const MAX_COMPONENT_BYTES: u64 = 256 * crate::domain::Size::MIB;
+pub const MAX_COMPONENT_BYTES: u64 = 256 * weft_domain::Size::MIB;
 
 async fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
     use tokio::io::AsyncReadExt;

@@ -4,13 +4,13 @@
 use super::capture::Capture;
 use super::files::DiskQuota;
 use super::host::ToolAccess;
-use crate::domain::{Grants, Limits};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use weft_domain::{Grants, Limits};
 
 /// Severity of a guest log line (mirrors the WIT `level` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -228,7 +228,7 @@ pub(crate) fn new_store(
 /// and log limits, and at least 1 MiB (for tool calls' arguments), with room
 /// for the call's other arguments.
 pub(crate) fn hostcall_budget(limits: &Limits) -> usize {
-    let bytes = limits.max_output.max(limits.max_log).max(crate::domain::Size::MIB) + 64 * crate::domain::Size::KIB;
+    let bytes = limits.max_output.max(limits.max_log).max(weft_domain::Size::MIB) + 64 * weft_domain::Size::KIB;
     usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
