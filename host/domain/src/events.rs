@@ -5,6 +5,7 @@ use super::outcome::{Failure, OutcomeKind};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt;
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -40,6 +41,122 @@ pub enum RunStatus {
     Succeeded,
     /// A step failed for good and escalated, or a run-wide limit was hit.
     Failed,
+}
+
+/// Where a run stands, as its log says: finished as [`RunStatus`] says, or
+/// still `running` (also a run whose process died, until it is resumed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Its log has no end yet.
+    Running,
+    /// It finished and succeeded.
+    Succeeded,
+    /// It finished and failed.
+    Failed,
+}
+
+impl RunState {
+    /// The `snake_case` name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+impl From<RunStatus> for RunState {
+    fn from(s: RunStatus) -> Self {
+        match s {
+            RunStatus::Succeeded => RunState::Succeeded,
+            RunStatus::Failed => RunState::Failed,
+        }
+    }
+}
+
+impl std::str::FromStr for RunState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "running" => Ok(RunState::Running),
+            "succeeded" => Ok(RunState::Succeeded),
+            "failed" => Ok(RunState::Failed),
+            other => Err(format!("`{other}` is not a run status (running, succeeded, failed)")),
+        }
+    }
+}
+
+/// Compares with the JSON name (`"succeeded"`, ...).
+impl PartialEq<&str> for RunState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a step stands in a report: finished as [`StepStatus`] says, still
+/// `running` when the log ends before it did, or `cancelled` when the run
+/// ended before it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// It produced its output.
+    Succeeded,
+    /// It failed for good, and the failure was escalated.
+    Failed,
+    /// It did not run, or failed and the run went on without it.
+    Skipped,
+    /// It failed for good and its fallback provided the output.
+    Fallback,
+    /// The log ends before it did.
+    Running,
+    /// The run ended before it did (a sibling escalated, or the deadline passed).
+    Cancelled,
+}
+
+impl StepState {
+    /// The `snake_case` name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+            StepState::Fallback => "fallback",
+            StepState::Running => "running",
+            StepState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl From<StepStatus> for StepState {
+    fn from(s: StepStatus) -> Self {
+        match s {
+            StepStatus::Succeeded => StepState::Succeeded,
+            StepStatus::Failed => StepState::Failed,
+            StepStatus::Skipped => StepState::Skipped,
+            StepStatus::Fallback => StepState::Fallback,
+        }
+    }
+}
+
+/// Compares with the JSON name (`"succeeded"`, ...).
+impl PartialEq<&str> for StepState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where a fallback's output came from.
@@ -235,7 +352,7 @@ pub enum Recovery {
 pub struct StepReport {
     /// `succeeded`, `failed`, `skipped`, `fallback`; `running` if the log ends
     /// before it did, `cancelled` if the run ended before it did.
-    pub status: String,
+    pub status: StepState,
     /// Attempts made.
     pub attempts: u32,
     /// Recovery actions, in order.
@@ -255,7 +372,7 @@ pub struct Report {
     /// The workflow's name.
     pub workflow: String,
     /// `succeeded`, `failed`, or `running` if the log has no end yet.
-    pub status: String,
+    pub status: RunState,
     /// The output (`null` unless it succeeded).
     pub output: Value,
     /// Why it failed.
@@ -279,7 +396,7 @@ impl Report {
     /// Derives the report of run `run_id` from its log; works on a log cut off anywhere.
     pub fn from_log(run_id: &str, log: &[Record]) -> Report {
         let mut workflow = String::new();
-        let mut status = "running".to_string();
+        let mut status = RunState::Running;
         let mut output = Value::Null;
         let mut error = None;
         let mut steps: IndexMap<String, StepAcc> = IndexMap::new();
@@ -288,7 +405,7 @@ impl Report {
             match &r.event {
                 Event::RunStarted { workflow: w, .. } => workflow = w.clone(),
                 Event::RunResumed { .. } => {
-                    status = "running".to_string();
+                    status = RunState::Running;
                     output = Value::Null;
                     error = None;
                 }
@@ -341,11 +458,7 @@ impl Report {
                     }
                 }
                 Event::RunFinished { status: s, output: o, error: e } => {
-                    status = match s {
-                        RunStatus::Succeeded => "succeeded",
-                        RunStatus::Failed => "failed",
-                    }
-                    .to_string();
+                    status = RunState::from(*s);
                     output = o.clone();
                     error = e.clone();
                 }
@@ -353,12 +466,12 @@ impl Report {
         }
         // A step that never finished in a run that did was cancelled (a
         // sibling escalated, or the deadline passed).
-        let unfinished = if status == "running" { "running" } else { "cancelled" };
+        let unfinished = if status == RunState::Running { StepState::Running } else { StepState::Cancelled };
         let steps = steps
             .into_iter()
             .map(|(path, a)| {
                 let report = StepReport {
-                    status: a.status.map_or(unfinished, StepStatus::as_str).to_string(),
+                    status: a.status.map_or(unfinished, StepState::from),
                     attempts: a.attempts,
                     recovery: a.recovery,
                     duration_ms: a.ended.unwrap_or(last_at).saturating_sub(a.started),

@@ -19,7 +19,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
-use weft_domain::events::{Event, Record, RunStatus};
+use weft_domain::events::{Event, Record, RunState, RunStatus};
 
 /// What is stored about a run besides its events.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,7 +73,7 @@ pub struct RunSummary {
     /// The workflow's name.
     pub workflow: String,
     /// `running`, `succeeded` or `failed` (a run whose process died stays `running` until resumed).
-    pub status: String,
+    pub status: RunState,
     /// When it started (ms since the Unix epoch).
     pub started_ms: u64,
     /// When it ended, if it has.

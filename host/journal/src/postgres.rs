@@ -696,17 +696,18 @@ impl Journal for PostgresJournal {
             )
             .await
             .map_err(storage(&self.url))?;
-        Ok(rows
-            .iter()
-            .map(|r| RunSummary {
-                id: r.get(0),
-                workflow: r.get(1),
-                status: r.get(2),
-                started_ms: r.get::<_, i64>(3) as u64,
-                finished_ms: r.get::<_, Option<i64>>(4).map(|v| v as u64),
-                events: r.get::<_, i64>(5) as u64,
+        rows.iter()
+            .map(|r| {
+                Ok(RunSummary {
+                    id: r.get(0),
+                    workflow: r.get(1),
+                    status: r.get::<_, String>(2).parse().map_err(JournalError::Corrupt)?,
+                    started_ms: r.get::<_, i64>(3) as u64,
+                    finished_ms: r.get::<_, Option<i64>>(4).map(|v| v as u64),
+                    events: r.get::<_, i64>(5) as u64,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn resolve_id(&self, prefix: &str) -> Result<String, JournalError> {

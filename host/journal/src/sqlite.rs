@@ -314,7 +314,9 @@ impl Journal for SqliteJournal {
                     Ok(RunSummary {
                         id: r.get(0)?,
                         workflow: r.get(1)?,
-                        status: r.get(2)?,
+                        status: r.get::<_, String>(2)?.parse().map_err(|e: String| {
+                            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
+                        })?,
                         started_ms: r.get::<_, i64>(3)? as u64,
                         finished_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
                         events: r.get::<_, i64>(5)? as u64,

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
-use weft_domain::events::{Event, Record, RunStatus, StepStatus};
+use weft_domain::events::{Event, Record, RunState, RunStatus, StepStatus};
 use weft_journal::{Journal, JournalError, RunMeta};
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -131,28 +131,28 @@ async fn the_run_list_follows_each_runs_log(s: Subject) {
     let list = j.list(10).await.unwrap();
     let ids: Vec<&str> = list.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, [RUN_B, RUN_A], "newest first");
-    assert!(list.iter().all(|r| r.status == "running" && r.finished_ms.is_none() && r.events == 0), "{list:?}");
+    assert!(list.iter().all(|r| r.status == RunState::Running && r.finished_ms.is_none() && r.events == 0), "{list:?}");
     assert_eq!(j.list(1).await.unwrap().len(), 1, "at most the limit");
 
     j.append(RUN_A, 0, &[started(11, "a"), run_finished(15, RunStatus::Succeeded)]).await.unwrap();
     j.append(RUN_B, 0, &[run_finished(25, RunStatus::Failed)]).await.unwrap();
     let list = j.list(10).await.unwrap();
-    let seen: Vec<(&str, &str, Option<u64>, u64)> =
-        list.iter().map(|r| (r.id.as_str(), r.status.as_str(), r.finished_ms, r.events)).collect();
-    assert_eq!(seen, [(RUN_B, "failed", Some(25), 1), (RUN_A, "succeeded", Some(15), 2)]);
+    let seen: Vec<(&str, RunState, Option<u64>, u64)> =
+        list.iter().map(|r| (r.id.as_str(), r.status, r.finished_ms, r.events)).collect();
+    assert_eq!(seen, [(RUN_B, RunState::Failed, Some(25), 1), (RUN_A, RunState::Succeeded, Some(15), 2)]);
     assert_eq!(list[1].started_ms, 10);
     assert_eq!(j.load(RUN_A).await.unwrap().finished(), Some(RunStatus::Succeeded));
 
     // Resumed, a run is running again; resumed and finished in one batch, it ends.
     j.append(RUN_A, 2, &[rec(30, Event::RunResumed { forced: false })]).await.unwrap();
     let a = j.list(10).await.unwrap().into_iter().find(|r| r.id == RUN_A).unwrap();
-    assert_eq!(a.status, "running");
+    assert_eq!(a.status, RunState::Running);
     assert_eq!(j.load(RUN_A).await.unwrap().finished(), None);
     j.append(RUN_B, 1, &[rec(40, Event::RunResumed { forced: true }), run_finished(41, RunStatus::Succeeded)])
         .await
         .unwrap();
     let b = j.list(10).await.unwrap().into_iter().find(|r| r.id == RUN_B).unwrap();
-    assert_eq!((b.status.as_str(), b.finished_ms), ("succeeded", Some(41)));
+    assert_eq!((b.status, b.finished_ms), (RunState::Succeeded, Some(41)));
 }
 
 async fn a_run_is_found_by_a_prefix_of_its_id_that_names_it_alone(s: Subject) {

@@ -156,7 +156,7 @@ pub fn judge(expect: &ExpectSpec, report: &Report) -> Vec<String> {
             continue;
         };
         if let Some(s) = &want.status
-            && &got.status != s
+            && got.status != s.as_str()
         {
             out.push(format!("step `{path}` is {}, not {s}", got.status));
         }
