@@ -45,12 +45,14 @@ demo: build
 	@echo '$$ weft test $(DEMO)/workflow.toml     # the testing plan: the seed'"'"'s scenarios'
 	@target/release/weft test $(DEMO)/workflow.toml 2> /dev/null
 
-## lint: formatting and clippy, warnings denied, in both workspaces.
+## lint: formatting and clippy, warnings denied, in both workspaces; the
+## library's documentation builds without a warning (broken links included).
 lint: setup
 	@$(CARGO) fmt --all -- --check
 	@cd skills && $(CARGO) fmt -- --check
 	@$(CARGO) clippy --workspace --all-targets $(CARGO_QUIET) -- -D warnings
 	@cd skills && $(CARGO) clippy --release $(CARGO_QUIET) -- -D warnings
+	@RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps $(CARGO_QUIET)
 
 ## audit: the supply-chain audit (tools/audit.sh): cargo-deny, offline, checks
 ## both workspaces' dependencies for RustSec advisories (from ../shared/advisory-db,

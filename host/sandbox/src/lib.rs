@@ -140,7 +140,7 @@ pub enum LoadError {
         error: SchemaError,
     },
     /// A declared schema could make checking a value too costly, or uses a
-    /// reference whose cost cannot be bounded (see [`cost`]).
+    /// reference whose cost cannot be bounded (see [`weft_domain::contract::cost`]).
     #[error("`{path}`: its {which} schema {error}")]
     SchemaCost {
         /// The file.

@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 success, 1 the skill or workflow failed, 2 usage errors,
 //! spec errors and components that cannot be loaded, 141 stdout was closed
-//! before weft had written everything (see [`out`]).
+//! before weft had written everything (see `out.rs`).
 
 #[macro_use]
 mod out;
