@@ -140,6 +140,20 @@ pub const BLOB_THRESHOLD: usize = 1024;
 /// The key under which an event refers to a blob.
 pub const BLOB_REF: &str = "$weft_blob";
 
+/// The values of `event` that may be large enough to be stored as blobs.
+pub(crate) fn event_values(event: &mut Event) -> Vec<&mut Value> {
+    match event {
+        Event::RunStarted { input, .. } => vec![input],
+        Event::StepFinished { output, .. } | Event::RunFinished { output, .. } => vec![output],
+        _ => vec![],
+    }
+}
+
+/// The hash of the blob `v` refers to, if `v` is a reference.
+pub(crate) fn blob_ref(v: &Value) -> Option<&str> {
+    v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get(BLOB_REF)).and_then(Value::as_str)
+}
+
 /// The default database: `$WEFT_DB`, else `weft/runs.db` in the user's data
 /// directory (`~/.local/share/weft/runs.db` on Linux).
 pub fn default_db() -> std::path::PathBuf {

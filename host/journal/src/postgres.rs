@@ -6,7 +6,7 @@
 //! orchestration the same way, skills stored by content hash, and
 //! `LISTEN`/`NOTIFY` to wake workers (with polling as the fallback).
 
-use super::{BLOB_REF, BLOB_THRESHOLD, Journal, JournalError, RunMeta, RunSummary, StoredRun};
+use super::{BLOB_REF, BLOB_THRESHOLD, Journal, JournalError, RunMeta, RunSummary, StoredRun, blob_ref, event_values};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
@@ -200,8 +200,7 @@ impl PostgresJournal {
     }
 
     async fn internalize(&self, v: &mut Value) -> Result<(), JournalError> {
-        if let Some(hash) = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get(BLOB_REF)).and_then(Value::as_str)
-        {
+        if let Some(hash) = blob_ref(v) {
             let bytes = self.get_blob(hash).await?;
             *v = serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt(e.to_string()))?;
         }
@@ -539,14 +538,6 @@ pub struct Orchestration {
     pub detached: bool,
     /// The worker holding its orchestration lease, while the lease lasts.
     pub owner: Option<String>,
-}
-
-fn event_values(event: &mut Event) -> Vec<&mut Value> {
-    match event {
-        Event::RunStarted { input, .. } => vec![input],
-        Event::StepFinished { output, .. } | Event::RunFinished { output, .. } => vec![output],
-        _ => vec![],
-    }
 }
 
 #[async_trait]

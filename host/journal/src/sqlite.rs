@@ -1,7 +1,7 @@
 //! The embedded journal: one SQLite file, WAL mode, full sync, numbered
 //! migrations applied on open.
 
-use super::{BLOB_REF, BLOB_THRESHOLD, Journal, JournalError, RunMeta, RunSummary, StoredRun};
+use super::{BLOB_REF, BLOB_THRESHOLD, Journal, JournalError, RunMeta, RunSummary, StoredRun, blob_ref, event_values};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -153,8 +153,7 @@ fn externalize(tx: &rusqlite::Transaction<'_>, v: &mut Value) -> rusqlite::Resul
 
 /// Puts a blob's value back where its reference is.
 fn internalize(conn: &Connection, v: &mut Value) -> Result<(), JournalError> {
-    let Some(hash) = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get(BLOB_REF)).and_then(Value::as_str)
-    else {
+    let Some(hash) = blob_ref(v) else {
         return Ok(());
     };
     let bytes: Vec<u8> = conn
@@ -162,14 +161,6 @@ fn internalize(conn: &Connection, v: &mut Value) -> Result<(), JournalError> {
         .map_err(|e| JournalError::Corrupt(format!("blob {hash}: {e}")))?;
     *v = serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt(format!("blob {hash}: {e}")))?;
     Ok(())
-}
-
-fn event_values(event: &mut Event) -> Vec<&mut Value> {
-    match event {
-        Event::RunStarted { input, .. } => vec![input],
-        Event::StepFinished { output, .. } | Event::RunFinished { output, .. } => vec![output],
-        _ => vec![],
-    }
 }
 
 #[async_trait]
